@@ -1,0 +1,3 @@
+from ecr_pull_secrets.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `ecr-pull-secrets` command."""

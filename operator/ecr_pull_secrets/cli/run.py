@@ -1,0 +1,88 @@
+"""Wire the operator together and hand it to kopf."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+import kopf
+
+from ecr_pull_secrets.aws.broker import TokenBroker
+from ecr_pull_secrets.aws.tokens import BotoTokenSource, TokenSource
+from ecr_pull_secrets.handlers import ecrpullsecret
+from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
+from ecr_pull_secrets.handlers.scheduling import Scheduler
+from ecr_pull_secrets.kube.client import new_api_client
+from ecr_pull_secrets.kube.resources import Resources
+from ecr_pull_secrets.kube.secrets import Secrets
+from ecr_pull_secrets.settings import Settings
+
+# Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(config: Settings) -> int:
+    _configure_logging(config)
+    registry = kopf.OperatorRegistry()
+    ecrpullsecret.register(registry)
+
+    @kopf.on.startup(registry=registry)
+    def tune(settings: kopf.OperatorSettings, **_: Any) -> None:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="blocking")
+        )
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+
+    api_client = new_api_client(pool_size=config.workers)
+    broker = TokenBroker(sources=_sources(), clock=utcnow)
+    reconciler = Reconciler(
+        secrets=Secrets(api_client),
+        resources=Resources(api_client),
+        broker=broker,
+        policy=config.renewal,
+        clock=utcnow,
+        events=_post_event,
+    )
+    scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow)
+    kopf.run(
+        registry=registry,
+        memo=kopf.Memo(scheduler=scheduler, broker=broker),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        liveness_endpoint=config.liveness_endpoint,
+        standalone=config.peering is None,
+        peering_name=config.peering,
+    )
+    return 0
+
+
+def _sources() -> Any:
+    @cache
+    def source(chain: str) -> TokenSource:
+        # boto3's default chain: IRSA web identity, EKS Pod Identity, env keys, instance profile.
+        return BotoTokenSource(boto3.session.Session())
+
+    return source
+
+
+def _post_event(body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
+    kopf.event(body, type=type, reason=reason, message=message)  # type: ignore[arg-type]
+
+
+def _configure_logging(config: Settings) -> None:
+    log_format = {"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}
+    kopf.configure(verbose=config.verbose, log_format=log_format[config.log_format])
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""The only code besides kopf that talks to the Kubernetes API."""

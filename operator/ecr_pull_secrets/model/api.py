@@ -1,0 +1,16 @@
+"""Names of our API, shared by the CRD manifests, the handlers and the CLI."""
+
+GROUP = "ecr.pullsecrets.dev"
+VERSION = "v1alpha1"
+KIND = "EcrPullSecret"
+PLURAL = "ecrpullsecrets"
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "ecr-pull-secret-operator"
+FORCE_REFRESH_ANNOTATION = f"{GROUP}/force-refresh"
+EXPIRES_AT_ANNOTATION = f"{GROUP}/expires-at"
+SECRET_TYPE = "kubernetes.io/dockerconfigjson"
+SECRET_KEY = ".dockerconfigjson"
+
+DEFAULT_RENEW_BEFORE = "4h"
+MAX_REGISTRIES = 20

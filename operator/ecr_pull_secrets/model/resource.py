@@ -1,0 +1,101 @@
+"""Typed view of an EcrPullSecret body: what the user asked for and what we last recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
+from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
+from ecr_pull_secrets.model.timestamps import parse_time
+
+
+class InvalidSpec(ValueError):
+    """A spec the CRD schema should have rejected; reported on the resource, never retried."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    registries: tuple[RegistryHost, ...]
+    secret_name: str
+    renew_before: timedelta
+
+    @property
+    def regions(self) -> frozenset[tuple[str, str]]:
+        """(partition, region) pairs: one token request each."""
+        return frozenset((r.partition, r.region) for r in self.registries)
+
+
+@dataclass(frozen=True)
+class Status:
+    secret_name: str | None = None
+    expires_at: datetime | None = None
+    renewal_time: datetime | None = None
+    last_refresh_time: datetime | None = None
+    last_failure_time: datetime | None = None
+    failed_attempts: int = 0
+    observed_generation: int | None = None
+    force_refresh: str | None = None
+    conditions: tuple[Mapping[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Resource:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    force_refresh: str | None
+    spec: Spec
+    status: Status
+
+
+def parse_spec(raw: Mapping[str, Any], default_name: str) -> Spec:
+    hosts = raw.get("registries") or []
+    if not hosts:
+        raise InvalidSpec("spec.registries must name at least one ECR registry")
+    if len(hosts) > api.MAX_REGISTRIES:
+        raise InvalidSpec(f"spec.registries may name at most {api.MAX_REGISTRIES} registries")
+    try:
+        registries = tuple(RegistryHost.parse(h) for h in hosts)
+        renew_before = parse_duration(str(raw.get("renewBefore") or api.DEFAULT_RENEW_BEFORE))
+    except (InvalidRegistryHost, InvalidDuration) as error:
+        raise InvalidSpec(str(error)) from None
+    if len({r.host for r in registries}) != len(registries):
+        raise InvalidSpec("spec.registries lists a registry more than once")
+    return Spec(
+        registries=registries,
+        secret_name=str(raw.get("secretName") or default_name),
+        renew_before=renew_before,
+    )
+
+
+def parse_status(raw: Mapping[str, Any]) -> Status:
+    return Status(
+        secret_name=raw.get("secretName"),
+        expires_at=parse_time(raw.get("expiresAt")),
+        renewal_time=parse_time(raw.get("renewalTime")),
+        last_refresh_time=parse_time(raw.get("lastRefreshTime")),
+        last_failure_time=parse_time(raw.get("lastFailureTime")),
+        failed_attempts=int(raw.get("failedAttempts") or 0),
+        observed_generation=raw.get("observedGeneration"),
+        force_refresh=raw.get("forceRefresh"),
+        conditions=tuple(raw.get("conditions") or ()),
+    )
+
+
+def parse_resource(body: Mapping[str, Any]) -> Resource:
+    """Raises InvalidSpec; the status and metadata always parse."""
+    meta = body["metadata"]
+    return Resource(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 0),
+        force_refresh=(meta.get("annotations") or {}).get(api.FORCE_REFRESH_ANNOTATION),
+        spec=parse_spec(body.get("spec") or {}, default_name=meta["name"]),
+        status=parse_status(body.get("status") or {}),
+    )

@@ -1,0 +1,136 @@
+"""The status an EcrPullSecret should show after an attempt: what `kubectl get/describe` tells."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ecr_pull_secrets.model.resource import Resource
+from ecr_pull_secrets.model.timestamps import format_time
+from ecr_pull_secrets.plan.renewal import Trigger
+
+READY = "Ready"
+DEGRADED = "Degraded"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an attempt failed, in words safe for status, Events and logs (never token material)."""
+
+    reason: str
+    message: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
+class Issued:
+    secret_name: str
+    registries: int
+    expires_at: datetime
+    renewal_time: datetime
+    identity: str | None
+
+
+def success(resource: Resource, issued: Issued, trigger: Trigger, now: datetime) -> dict[str, Any]:
+    reason = "Issued" if trigger is Trigger.ISSUE else "Renewed"
+    message = (
+        f"Secret {issued.secret_name} holds tokens for {issued.registries} "
+        f"registr{'y' if issued.registries == 1 else 'ies'}, valid until {format_time(issued.expires_at)}"
+    )
+    conditions = _with(resource, READY, "True", reason, message, now=now)
+    conditions = _with(
+        resource, DEGRADED, "False", reason, "Last renewal succeeded", base=conditions, now=now
+    )
+    return {
+        "secretName": issued.secret_name,
+        "expiresAt": format_time(issued.expires_at),
+        "renewalTime": format_time(issued.renewal_time),
+        "lastRefreshTime": format_time(now),
+        "lastFailureTime": None,
+        "failedAttempts": 0,
+        "identity": issued.identity,
+        "observedGeneration": resource.generation,
+        "forceRefresh": resource.force_refresh,
+        "conditions": conditions,
+    }
+
+
+def failure(resource: Resource, failed: Failure, retry_at: datetime | None, now: datetime) -> dict[str, Any]:
+    """The old Secret is kept; Ready stays True only while the token it holds is still valid."""
+    status = resource.status
+    still_valid = status.secret_name is not None and status.expires_at is not None and status.expires_at > now
+    retry = f"; retrying at {format_time(retry_at)}" if retry_at else ""
+    if still_valid:
+        assert status.expires_at is not None
+        degraded = f"{failed.message}; Secret {status.secret_name} stays valid until "
+        degraded += f"{format_time(status.expires_at)}{retry}"
+        conditions = _keep_ready(resource, now)
+    else:
+        degraded = f"{failed.message}{retry}"
+        conditions = _with(resource, READY, "False", failed.reason, degraded, now=now)
+    conditions = _with(resource, DEGRADED, "True", failed.reason, degraded, base=conditions, now=now)
+    return {
+        "lastFailureTime": format_time(now),
+        "failedAttempts": status.failed_attempts + 1,
+        "forceRefresh": resource.force_refresh,
+        "conditions": conditions,
+    }
+
+
+def invalid_spec(
+    conditions: Sequence[Mapping[str, Any]], generation: int, message: str, now: datetime
+) -> dict[str, Any]:
+    ready = _condition(READY, "False", "InvalidSpec", message, generation, now, conditions)
+    return {"conditions": _replace(conditions, ready)}
+
+
+def _keep_ready(resource: Resource, now: datetime) -> list[dict[str, Any]]:
+    current = next((c for c in resource.status.conditions if c.get("type") == READY), None)
+    if current is None:
+        return _with(resource, READY, "True", "Issued", "Secret is valid", now=now)
+    return _replace(resource.status.conditions, {**current, "observedGeneration": resource.generation})
+
+
+def _with(
+    resource: Resource,
+    *args: str,
+    base: Sequence[Mapping[str, Any]] | None = None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`_with(resource, TYPE, STATUS, REASON, MESSAGE, now=...)`: conditions with one set."""
+    type_, status, reason, message = args
+    conditions = resource.status.conditions if base is None else base
+    return _replace(
+        conditions, _condition(type_, status, reason, message, resource.generation, now, conditions)
+    )
+
+
+def _condition(  # noqa: PLR0917  # mirrors the fields of a Kubernetes condition
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+    existing: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    previous = next((c for c in existing if c.get("type") == type_), None)
+    unchanged = previous is not None and previous.get("status") == status
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": previous["lastTransitionTime"]
+        if unchanged and previous and previous.get("lastTransitionTime")
+        else format_time(now),
+    }
+
+
+def _replace(conditions: Sequence[Mapping[str, Any]], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kept = [dict(c) for c in conditions if c.get("type") != new["type"]]
+    ordered = [*kept, dict(new)]
+    return sorted(ordered, key=lambda c: (c["type"] != READY, c["type"]))

@@ -1,0 +1,93 @@
+"""Operator configuration, in one place: flags override environment variables override defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ecr_pull_secrets.model.duration import parse_duration
+from ecr_pull_secrets.plan.renewal import RenewalPolicy
+
+ENV_PREFIX = "ECR_PULL_SECRETS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    namespaces: tuple[str, ...] = ()
+    """Namespace globs to watch; empty means cluster-wide."""
+    liveness_endpoint: str | None = None
+    peering: str | None = None
+    """kopf peering object for HA (one active replica); None runs standalone."""
+    workers: int = 16
+    """Threads for blocking Kubernetes and AWS calls."""
+    log_format: str = "plain"
+    verbose: bool = False
+
+
+def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
+    def default(name: str, fallback: str) -> str:
+        return env.get(ENV_PREFIX + name, fallback)
+
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        dest="namespaces",
+        help="watch only this namespace (glob; repeatable); default: all namespaces",
+    )
+    parser.add_argument(
+        "--liveness",
+        dest="liveness_endpoint",
+        default=default("LIVENESS", "") or None,
+        help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument(
+        "--peering",
+        default=default("PEERING", "") or None,
+        help="kopf peering name for HA; omitted: standalone",
+    )
+    parser.add_argument(
+        "--min-renewal-interval",
+        default=default("MIN_RENEWAL_INTERVAL", "60s"),
+        help="floor between two renewals of one resource (default 60s)",
+    )
+    parser.add_argument(
+        "--backoff-base",
+        default=default("BACKOFF_BASE", "5s"),
+        help="first retry delay after a failed renewal; doubles per failure (default 5s)",
+    )
+    parser.add_argument(
+        "--backoff-cap",
+        default=default("BACKOFF_CAP", "5m"),
+        help="longest retry delay after failures (default 5m)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(default("WORKERS", "16")),
+        help="threads for blocking API calls (default 16)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("plain", "full", "json"), default=default("LOG_FORMAT", "plain")
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default("VERBOSE", "") == "true")
+
+
+def from_arguments(args: argparse.Namespace) -> Settings:
+    return Settings(
+        renewal=RenewalPolicy(
+            min_interval=parse_duration(args.min_renewal_interval),
+            backoff_base=parse_duration(args.backoff_base),
+            backoff_cap=parse_duration(args.backoff_cap),
+        ),
+        namespaces=tuple(args.namespaces),
+        liveness_endpoint=args.liveness_endpoint,
+        peering=args.peering,
+        workers=args.workers,
+        log_format=args.log_format,
+        verbose=args.verbose,
+    )
