@@ -1,0 +1,1 @@
+"""Test harness: local control plane, AWS emulator and process helpers."""
