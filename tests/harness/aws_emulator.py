@@ -110,6 +110,7 @@ class AwsEmulator:
         # Keyed by (service or None for "any service", action).
         self._faults: dict[tuple[str | None, str], Fault] = {}
         self._serial = 0
+        self._issued: dict[str, float] = {}
         self._token_lifetime = DEFAULT_TOKEN_LIFETIME
         self.token_lifetime = token_lifetime  # validated by the setter
         self._moto: WSGIApplication = DomainDispatcherApplication(create_backend_app)
@@ -266,13 +267,20 @@ class AwsEmulator:
                 return fault
         return None
 
-    def _new_password(self, base: str) -> str:
+    def _new_password(self, base: str, expires_at: float) -> str:
         with self._lock:
             self._serial += 1
-            serial = self._serial
-        # The serial makes tokens easy to order in logs; the random part keeps them unique
-        # across emulator restarts (``make dev-up``).
-        return f"{base}-{serial:06d}-{secrets.token_hex(6)}"
+            # The serial makes tokens easy to order in logs; the random part keeps them unique
+            # across emulator restarts (``make dev-up``).
+            password = f"{base}-{self._serial:06d}-{secrets.token_hex(6)}"
+            self._issued[password] = expires_at
+        return password
+
+    def issued_tokens(self) -> dict[str, float]:
+        """Every password handed out so far and its expiry (epoch seconds): the ground truth
+        for "the Secret never held an expired token" and for grepping logs for leaks."""
+        with self._lock:
+            return dict(self._issued)
 
     def _ecr_token(self, environ: WSGIEnvironment) -> Response:
         response = Response.from_app(self._moto, environ, buffered=True)
@@ -283,16 +291,17 @@ class AwsEmulator:
         for entry in data.get("authorizationData", []):
             # moto's password is "<registry id>-auth-token"; keep it as a readable prefix.
             _, _, password = base64.b64decode(entry["authorizationToken"]).decode().partition(":")
-            entry["authorizationToken"] = _docker_token(self._new_password(password))
+            entry["authorizationToken"] = _docker_token(self._new_password(password, expires_at))
             entry["expiresAt"] = expires_at
         response.set_data(json.dumps(data))  # also fixes Content-Length
         return response
 
     def _ecr_public_token(self) -> Response:
+        expires_at = time.time() + self.token_lifetime
         data = {
             "authorizationData": {
-                "authorizationToken": _docker_token(self._new_password("ecr-public-auth-token")),
-                "expiresAt": time.time() + self.token_lifetime,
+                "authorizationToken": _docker_token(self._new_password("ecr-public-auth-token", expires_at)),
+                "expiresAt": expires_at,
             }
         }
         return Response(json.dumps(data), content_type=_AWS_JSON, headers={"x-amzn-RequestId": _request_id()})

@@ -76,23 +76,16 @@ class TokenBroker:
         return await asyncio.to_thread(self._sources(chain).caller_arn, region)
 
     async def _single_flight(self, key: object, call: Callable[[], Awaitable[object]]) -> object:
+        """Callers of one key share one call; the call runs as its own task, so a caller that is
+        cancelled (its resource deleted, say) does not cancel it for the others."""
         running = self._inflight.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        # Marks a failure as retrieved even when nobody joined, so asyncio does not warn.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._inflight[key] = future
-        try:
-            result = await call()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as error:
-            future.set_exception(error)
-            raise
-        else:
-            future.set_result(result)
-            return result
-        finally:
-            del self._inflight[key]
+        if running is None:
+            running = asyncio.ensure_future(call())
+            self._inflight[key] = running
+            running.add_done_callback(lambda done: self._settle(key, done))
+        return await asyncio.shield(running)
+
+    def _settle(self, key: object, done: asyncio.Future[object]) -> None:
+        self._inflight.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so asyncio does not warn when nobody else waits

@@ -69,3 +69,8 @@ class BotoTokenSource:
                     config=self._config,
                 )
             return self._clients[key]
+
+
+def default_chain() -> BotoTokenSource:
+    """boto3's default chain: IRSA web identity, EKS Pod Identity, env keys, instance profile."""
+    return BotoTokenSource(boto3.session.Session())

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.add_arguments(run_parser)
     args = parser.parse_args(argv)
     if args.command == "run":
-        from ecr_pull_secrets.cli.run import run  # kopf and boto3 load only when needed
+        from ecr_pull_secrets.runtime import run  # kopf and boto3 load only when needed
 
         return run(settings.from_arguments(args))
     parser.error(f"unknown command {args.command}")

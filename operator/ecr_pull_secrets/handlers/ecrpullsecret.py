@@ -12,7 +12,7 @@ from ecr_pull_secrets.model import api
 
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    def observed(event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    async def observed(event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
         scheduler: Scheduler = memo["scheduler"]
         scheduler.observe(uid, body, deleted=event["type"] == "DELETED")
 

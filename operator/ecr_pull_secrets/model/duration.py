@@ -28,11 +28,3 @@ def parse_duration(text: str) -> timedelta:
         raise InvalidDuration(f"{text!r} is not a duration such as 4h, 90m or 1h30m")
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
     return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    total = int(value.total_seconds())
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s" if seconds else ""]
-    return "".join(parts) or "0s"

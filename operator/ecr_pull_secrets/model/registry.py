@@ -13,7 +13,7 @@ _PRIVATE = re.compile(
     r"^(?P<account>[0-9]{12})"
     r"\.(?P<service>dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)"
     r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})"
-    r"\.(?P<suffix>amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn)$"
+    r"\.(?P<suffix>amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn)"
 )
 _DUALSTACK_SUFFIX = {"aws": "on.aws", "aws-cn": "on.amazonwebservices.com.cn", "aws-us-gov": "on.aws"}
 _STANDARD_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
@@ -41,9 +41,9 @@ class RegistryHost:
         host = raw.strip().lower().removeprefix("https://").rstrip("/")
         if host == PUBLIC_HOST:
             return cls(host=host, partition="aws", region=PUBLIC_TOKEN_REGION, account=None)
-        match = _PRIVATE.match(host)
+        match = _PRIVATE.fullmatch(host)
         if match is None:
-            raise InvalidRegistryHost(_explain(raw))
+            raise InvalidRegistryHost(_explain(raw, host))
         region = match["region"]
         partition = partition_of(region)
         service = match["service"]
@@ -72,8 +72,8 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-def _explain(raw: str) -> str:
-    account = raw.split(".", 1)[0]
+def _explain(raw: str, host: str) -> str:
+    account = host.split(".", 1)[0]
     if account.isdigit() and len(account) != 12:
         return f"{raw!r}: the AWS account id must be exactly 12 digits, not {len(account)}"
     return (

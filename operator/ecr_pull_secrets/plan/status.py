@@ -87,9 +87,14 @@ def invalid_spec(
 
 
 def _keep_ready(resource: Resource, now: datetime) -> list[dict[str, Any]]:
+    """Ready stays as it was if it said True; any other verdict (e.g. an old InvalidSpec) is stale."""
     current = next((c for c in resource.status.conditions if c.get("type") == READY), None)
-    if current is None:
-        return _with(resource, READY, "True", "Issued", "Secret is valid", now=now)
+    if current is None or current.get("status") != "True":
+        assert resource.status.expires_at is not None
+        message = (
+            f"Secret {resource.status.secret_name} is valid until {format_time(resource.status.expires_at)}"
+        )
+        return _with(resource, READY, "True", "SecretValid", message, now=now)
     return _replace(resource.status.conditions, {**current, "observedGeneration": resource.generation})
 
 

@@ -1,4 +1,4 @@
-"""Wire the operator together and hand it to kopf."""
+"""The composition root: build the operator's parts from Settings and hand them to kopf."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
 import kopf
 
 from ecr_pull_secrets.aws.broker import TokenBroker
-from ecr_pull_secrets.aws.tokens import BotoTokenSource, TokenSource
+from ecr_pull_secrets.aws.tokens import TokenSource, default_chain
 from ecr_pull_secrets.handlers import ecrpullsecret
 from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
 from ecr_pull_secrets.handlers.scheduling import Scheduler
@@ -36,8 +35,11 @@ def run(config: Settings) -> int:
     registry = kopf.OperatorRegistry()
     ecrpullsecret.register(registry)
 
+    # kopf authenticates the same way as our own client: in-cluster first, then kubeconfig.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+
     @kopf.on.startup(registry=registry)
-    def tune(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def tune(settings: kopf.OperatorSettings, **_: Any) -> None:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="blocking")
         )
@@ -71,8 +73,7 @@ def run(config: Settings) -> int:
 def _sources() -> Any:
     @cache
     def source(chain: str) -> TokenSource:
-        # boto3's default chain: IRSA web identity, EKS Pod Identity, env keys, instance profile.
-        return BotoTokenSource(boto3.session.Session())
+        return default_chain()
 
     return source
 
