@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tests.harness import dockerconfig
 from tests.harness.aws_emulator import AwsEmulator
@@ -247,8 +247,8 @@ def test_token_never_appears_in_logs_events_or_status(
         "events": json.dumps(kube.events(namespace)),
         "status": json.dumps(kube.get_eps(namespace, "app")),
     }
-    assert "DEBUG" in haystacks["operator log"]  # the grep covers the most verbose output
+    # kopf logs handler invocations at DEBUG: the grep covers the most verbose output there is.
+    assert "Handler 'register.<locals>.observed' is invoked." in haystacks["operator log"]
     for where, text in haystacks.items():
         leaked = [t for t in forms if t in text]
-        assert not leaked, f"token material in {where}"
-    assert datetime.now(UTC).year >= 2026
+        assert not leaked, f"{len(leaked)} forms of issued tokens found in the {where}"
