@@ -6,6 +6,9 @@ PYTEST_ARGS ?=
 
 .PHONY: all venv lint unit integration test binaries dev-up dev-down demo clean
 
+# Feature areas add their own targets here (chart checks, image build, benchmarks).
+include $(wildcard hack/make/*.mk)
+
 all: test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
