@@ -7,19 +7,21 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import kopf
 
 from ecr_pull_secrets.aws.broker import TokenBroker
-from ecr_pull_secrets.aws.tokens import TokenSource, default_chain
+from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.sessions import SessionResolver
+from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import ecrpullsecret
 from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
 from ecr_pull_secrets.handlers.scheduling import Scheduler
 from ecr_pull_secrets.kube.client import new_api_client
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
+from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.settings import Settings
 
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
@@ -48,12 +50,16 @@ def run(config: Settings) -> int:
         settings.watching.client_timeout = 330
 
     api_client = new_api_client(pool_size=config.workers)
-    broker = TokenBroker(sources=_sources(), clock=utcnow)
+    service_accounts = ServiceAccounts(api_client)
+    resolver = SessionResolver(service_accounts.mint_token, RateLimiter(config.aws_rate_limit), utcnow)
+    broker = TokenBroker(BotoTokenSource(resolver), clock=utcnow)
     reconciler = Reconciler(
         secrets=Secrets(api_client),
+        service_accounts=service_accounts,
         resources=Resources(api_client),
         broker=broker,
-        policy=config.renewal,
+        renewal_policy=config.renewal,
+        namespace_policy=config.policy,
         clock=utcnow,
         events=_post_event,
     )
@@ -68,14 +74,6 @@ def run(config: Settings) -> int:
         peering_name=config.peering,
     )
     return 0
-
-
-def _sources() -> Any:
-    @cache
-    def source(chain: str) -> TokenSource:
-        return default_chain()
-
-    return source
 
 
 def _post_event(body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:

@@ -7,7 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import yaml
+
 from ecr_pull_secrets.model.duration import parse_duration
+from ecr_pull_secrets.model.policy import DENY_ALL, Policy, parse_policy
 from ecr_pull_secrets.plan.renewal import RenewalPolicy
 
 ENV_PREFIX = "ECR_PULL_SECRETS_"
@@ -23,6 +26,9 @@ class Settings:
     """kopf peering object for HA (one active replica); None runs standalone."""
     workers: int = 16
     """Threads for blocking Kubernetes and AWS calls."""
+    aws_rate_limit: float = 10.0
+    """AWS requests per second, all identities together, retries included."""
+    policy: Policy = DENY_ALL
     log_format: str = "plain"
     verbose: bool = False
 
@@ -66,6 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         help="longest retry delay after failures (default 5m)",
     )
     parser.add_argument(
+        "--policy",
+        default=default("POLICY", "") or None,
+        help="namespace policy file (YAML): who may use the operator's identity; default: nobody",
+    )
+    parser.add_argument(
+        "--aws-rate-limit",
+        type=float,
+        default=float(default("AWS_RATE_LIMIT", "10")),
+        help="AWS requests per second, retries included (default 10)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=int(default("WORKERS", "16")),
@@ -88,6 +105,15 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         liveness_endpoint=args.liveness_endpoint,
         peering=args.peering,
         workers=args.workers,
+        aws_rate_limit=args.aws_rate_limit,
+        policy=load_policy(args.policy),
         log_format=args.log_format,
         verbose=args.verbose,
     )
+
+
+def load_policy(path: str | None) -> Policy:
+    if not path:
+        return DENY_ALL
+    with open(path, encoding="utf-8") as stream:
+        return parse_policy(yaml.safe_load(stream))

@@ -85,6 +85,7 @@ class AwsCall:
     service: str  # signing name: "sts", "ecr", "ecr-public"
     action: str  # operation name, e.g. "GetAuthorizationToken"
     json_protocol: bool  # X-Amz-Target JSON protocol (ECR) rather than query protocol (STS)
+    params: tuple[tuple[str, str], ...] = ()  # query-protocol parameters (STS), for assertions
 
 
 @dataclass
@@ -111,6 +112,7 @@ class AwsEmulator:
         self._faults: dict[tuple[str | None, str], Fault] = {}
         self._serial = 0
         self._issued: dict[str, float] = {}
+        self._log: list[AwsCall] = []
         self._token_lifetime = DEFAULT_TOKEN_LIFETIME
         self.token_lifetime = token_lifetime  # validated by the setter
         self._moto: WSGIApplication = DomainDispatcherApplication(create_backend_app)
@@ -205,6 +207,7 @@ class AwsEmulator:
 
     def reset_calls(self) -> None:
         with self._lock:
+            self._log.clear()
             self._counts.clear()
 
     def fail(
@@ -252,10 +255,17 @@ class AwsEmulator:
             return self._moto(environ, start_response)
         return response(environ, start_response)
 
+    def requests(self, action: str) -> list[dict[str, str]]:
+        """The parameters of every query-protocol (STS) request for `action`, oldest first."""
+        with self._lock:
+            return [dict(call.params) for call in self._log if call.action == action]
+
     def _record(self, call: AwsCall) -> Fault | None:
         """Count the call and consume a matching fault, if any, in one step."""
         with self._lock:
             self._counts[(call.service, call.action)] += 1
+            if call.params:
+                self._log.append(call)
             for key in ((call.service, call.action), (None, call.action)):
                 fault = self._faults.get(key)
                 if fault is None:
@@ -398,7 +408,8 @@ def _identify(environ: WSGIEnvironment, body: bytes) -> AwsCall:
     action = params.get("Action", ["unknown"])[0]
     # Unsigned query requests here are STS AssumeRoleWithWebIdentity / WithSAML.
     service = signing_name or ("sts" if "Action" in params else "unknown")
-    return AwsCall(service, action, json_protocol=False)
+    flat = tuple((key, values[0]) for key, values in sorted(params.items()))
+    return AwsCall(service, action, json_protocol=False, params=flat)
 
 
 def _error_response(call: AwsCall, fault: Fault) -> Response:

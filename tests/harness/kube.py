@@ -80,6 +80,12 @@ class Kube:
             _content_type="application/merge-patch+json",
         )
 
+    def list_eps(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = _json(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)[
+            "items"
+        ]
+        return items
+
     def delete_eps(self, namespace: str, name: str) -> None:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 

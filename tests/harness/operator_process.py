@@ -26,7 +26,10 @@ class OperatorProcess:
 
     def __init__(self, log_path: Path, env: Mapping[str, str], args: Sequence[str]) -> None:
         self.log_path = log_path
-        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # Only the AWS settings given here: nothing from the test runner's own environment or files.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        isolated = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        self._env = {**inherited, **isolated, **env, "PYTHONUNBUFFERED": "1"}
         self._args = list(args)
         self._proc: subprocess.Popen[bytes] | None = None
         self._port = 0

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.harness.aws_emulator import AwsEmulator
 from tests.harness.binaries import ensure_binaries
@@ -22,6 +24,13 @@ CRDS = ROOT / "deploy" / "crds"
 
 # Time-compressed settings: the operator is the production binary with its floors lowered.
 FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s"]
+# Most tests are about other things than the namespace policy: let everything through.
+ALLOW_ALL = {
+    "operatorIdentity": {"namespaces": ["*"]},
+    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["*"]}],
+}
+
+StartOperator = Callable[..., OperatorProcess]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,18 +84,51 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def operator(
+def start_operator(
     control_plane: ControlPlane,
     aws: AwsEmulator,
     namespace: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
-) -> Iterator[OperatorProcess]:
-    env = {**aws.env(), "KUBECONFIG": str(control_plane.kubeconfig)}
-    process = OperatorProcess(tmp_path / "operator.log", env, ["--namespace", namespace, *FAST])
-    process.start()
-    yield process
-    process.stop()
+) -> Iterator[StartOperator]:
+    """Starts operators for this test (stopped at teardown; their logs shown if the test failed).
+
+    Keywords: `policy` (a policy document, default ALLOW_ALL), `namespaces` (watched globs,
+    default the test's namespace), `env` (overrides, e.g. for IRSA), `aws_keys` (static keys
+    in the environment, default True), `args` (extra flags).
+    """
+    started: list[OperatorProcess] = []
+
+    def start(
+        *,
+        policy: Mapping[str, Any] = ALLOW_ALL,
+        namespaces: Sequence[str] = (namespace,),
+        env: Mapping[str, str] | None = None,
+        aws_keys: bool = True,
+        args: Sequence[str] = (),
+    ) -> OperatorProcess:
+        index = len(started)
+        policy_file = tmp_path / f"policy-{index}.yaml"
+        policy_file.write_text(yaml.safe_dump(dict(policy)))
+        environment = {**aws.env(static_credentials=aws_keys), "KUBECONFIG": str(control_plane.kubeconfig)}
+        watch = [flag for ns in namespaces for flag in ("--namespace", ns)]
+        process = OperatorProcess(
+            tmp_path / f"operator-{index}.log",
+            {**environment, **(env or {})},
+            [*watch, "--policy", str(policy_file), *FAST, *args],
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        print(f"--- operator log (last 6000 chars) ---\n{process.log()[-6000:]}")
+        for process in started:
+            print(f"--- {process.log_path.name} (last 6000 chars) ---\n{process.log()[-6000:]}")
+
+
+@pytest.fixture
+def operator(start_operator: StartOperator) -> OperatorProcess:
+    return start_operator()

@@ -4,56 +4,92 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 
 from ecr_pull_secrets.aws.broker import TokenBroker, TokenKey
 from ecr_pull_secrets.aws.errors import AwsCallFailed
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.identity import (
+    OPERATOR_CHAIN,
+    Chain,
+    OperatorIdentity,
+    RoleHop,
+    WebIdentity,
+    session_tags,
+)
 from tests.unit.factories import NOW, later
 
 T = TypeVar("T")
-KEY = TokenKey("default", "aws", "us-east-1")
+ROLE_CHAIN = Chain(
+    OperatorIdentity(), (RoleHop("arn:aws:iam::123456789012:role/ecr-pull"),), session_tags("team-a", "pull")
+)
+WEB_CHAIN = Chain(WebIdentity("team-b", "puller", "sts.amazonaws.com", "arn:aws:iam::123456789012:role/b"))
+KEY = TokenKey(OPERATOR_CHAIN.key, "aws", "us-east-1")
+OWNER = ("team-a", "pull")
 EXPIRES = later(hours=12)
 WAIT = 10  # seconds a blocked fake waits for the test before giving up, so nothing can hang
 
 
+class TokenCall(NamedTuple):
+    chain: Chain
+    partition: str
+    region: str
+    public: bool
+    owner: tuple[str, str]
+
+
+class IdentityCall(NamedTuple):
+    chain: Chain
+    partition: str
+    owner: tuple[str, str]
+
+
 class FakeSource:
-    """A TokenSource that counts calls and, with a gate, blocks inside the call until released."""
+    """A TokenSource that records calls and, with a gate, blocks inside a call until released.
+
+    Its passwords name the call: `<chain key>/<partition>/<region>/<public|private>/<call number>`.
+    """
 
     def __init__(
-        self, name: str = "default", *, gate: threading.Event | None = None, failures: int = 0
+        self, *, gate: threading.Event | None = None, failures: int = 0, identity_failures: int = 0
     ) -> None:
-        self.name = name
         self.gate = gate
         self.failures = failures
+        self.identity_failures = identity_failures
         self.entered = threading.Event()
-        self.token_calls: Counter[str] = Counter()
-        self.identity_calls: Counter[str] = Counter()
+        self.token_calls: list[TokenCall] = []
+        self.identity_calls: list[IdentityCall] = []
         self._lock = threading.Lock()
 
-    def authorization_token(self, region: str) -> tuple[Credential, datetime]:
+    def authorization_token(
+        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+    ) -> tuple[Credential, datetime]:
         with self._lock:
-            self.token_calls[region] += 1
-            number = sum(self.token_calls.values())
-        self.entered.set()
-        if self.gate is not None and not self.gate.wait(WAIT):
-            raise TimeoutError("the test never released the gate")
+            self.token_calls.append(TokenCall(chain, partition, region, public, owner))
+            number = len(self.token_calls)
+        self._block()
         if number <= self.failures:
             raise AwsCallFailed("Throttled", f"call {number} throttled")
-        return Credential("AWS", f"{self.name}-{region}-{number}"), EXPIRES
+        kind = "public" if public else "private"
+        return Credential("AWS", f"{chain.key}/{partition}/{region}/{kind}/{number}"), EXPIRES
 
-    def caller_arn(self, region: str) -> str:
+    def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
         with self._lock:
-            self.identity_calls[region] += 1
+            self.identity_calls.append(IdentityCall(chain, partition, owner))
+            number = len(self.identity_calls)
+        self._block()
+        if number <= self.identity_failures:
+            raise AwsCallFailed("AccessDenied", f"identity call {number} denied")
+        return f"arn:{partition}:sts::123456789012:assumed-role/{chain.key}/{number}"
+
+    def _block(self) -> None:
         self.entered.set()
         if self.gate is not None and not self.gate.wait(WAIT):
             raise TimeoutError("the test never released the gate")
-        return f"arn:aws:iam::123456789012:role/{self.name}"
 
 
 class Clock:
@@ -64,13 +100,13 @@ class Clock:
         return self.now
 
 
-def broker_for(*sources: FakeSource, clock: Clock | None = None) -> TokenBroker:
-    by_chain = {s.name: s for s in sources}
-    return TokenBroker(by_chain.__getitem__, clock or Clock())
-
-
 def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(factory())
+
+
+def password(chain: Chain, key: TokenKey, number: int) -> str:
+    kind = "public" if key.public else "private"
+    return f"{chain.key}/{key.partition}/{key.region}/{kind}/{number}"
 
 
 async def overlapping(source: FakeSource, calls: list[Coroutine[Any, Any, T]]) -> list[T | BaseException]:
@@ -85,6 +121,9 @@ async def overlapping(source: FakeSource, calls: list[Coroutine[Any, Any, T]]) -
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# -- cache -------------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     ("valid_until", "hit"),
     [
@@ -96,179 +135,302 @@ async def overlapping(source: FakeSource, calls: list[Coroutine[Any, Any, T]]) -
 )
 def test_cache_hit_only_when_cached_token_outlives_valid_until(valid_until: datetime, hit: bool) -> None:
     source = FakeSource()
-    broker = broker_for(source)
+    broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[RegistryToken, RegistryToken]:
-        return await broker.token(KEY, NOW), await broker.token(KEY, valid_until)
+        first = await broker.token(OPERATOR_CHAIN, KEY, NOW)
+        return first, await broker.token(OPERATOR_CHAIN, KEY, valid_until)
 
     first, second = run(scenario)
 
     assert (second is first) is hit
-    assert source.token_calls == {"us-east-1": 1 if hit else 2}
+    assert second.credential.password == password(OPERATOR_CHAIN, KEY, 1 if hit else 2)
+    assert len(source.token_calls) == (1 if hit else 2)
     assert broker.calls == (1 if hit else 2)
 
 
-def test_token_records_clock_and_source_expiry() -> None:
+def test_token_records_clock_and_source_expiry_and_passes_the_request_through() -> None:
     source = FakeSource()
     clock = Clock(later(minutes=7))
+    key = TokenKey(ROLE_CHAIN.key, "aws", "eu-west-1")
 
-    token = run(lambda: broker_for(source, clock=clock).token(KEY, NOW))
+    token = run(lambda: TokenBroker(source, clock).token(ROLE_CHAIN, key, NOW, owner=OWNER))
 
-    assert token == RegistryToken(Credential("AWS", "default-us-east-1-1"), later(minutes=7), EXPIRES)
+    assert token == RegistryToken(Credential("AWS", password(ROLE_CHAIN, key, 1)), later(minutes=7), EXPIRES)
+    assert source.token_calls == [TokenCall(ROLE_CHAIN, "aws", "eu-west-1", False, OWNER)]
+
+
+def test_owner_defaults_to_nobody() -> None:
+    source = FakeSource()
+
+    run(lambda: TokenBroker(source, Clock()).token(OPERATOR_CHAIN, KEY, NOW))
+
+    assert source.token_calls == [TokenCall(OPERATOR_CHAIN, "aws", "us-east-1", False, ("", ""))]
 
 
 def test_fresh_bypasses_cache_and_replaces_it() -> None:
     source = FakeSource()
-    broker = broker_for(source)
+    broker = TokenBroker(source, Clock())
 
     async def scenario() -> list[RegistryToken]:
         return [
-            await broker.token(KEY, NOW),
-            await broker.token(KEY, NOW, fresh=True),
-            await broker.token(KEY, NOW),
+            await broker.token(OPERATOR_CHAIN, KEY, NOW),
+            await broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=True),
+            await broker.token(OPERATOR_CHAIN, KEY, NOW),
         ]
 
     first, forced, after = run(scenario)
 
-    assert first.credential.password == "default-us-east-1-1"
-    assert forced.credential.password == "default-us-east-1-2"
+    assert first.credential.password == password(OPERATOR_CHAIN, KEY, 1)
+    assert forced.credential.password == password(OPERATOR_CHAIN, KEY, 2)
     assert after is forced
-    assert source.token_calls == {"us-east-1": 2}
+    assert len(source.token_calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("valid_until", "expected"),
+    [
+        pytest.param(NOW, True, id="valid"),
+        pytest.param(EXPIRES - timedelta(seconds=1), True, id="1s-before-expiry"),
+        pytest.param(EXPIRES, False, id="at-expiry"),
+        pytest.param(EXPIRES + timedelta(seconds=1), False, id="after-expiry"),
+    ],
+)
+def test_cached_answers_from_the_cache_only(valid_until: datetime, expected: bool) -> None:
+    source = FakeSource()
+    broker = TokenBroker(source, Clock())
+    other = TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")
+
+    assert broker.cached(KEY, NOW) is None, "nothing fetched yet"
+    token = run(lambda: broker.token(OPERATOR_CHAIN, KEY, NOW))
+
+    assert (broker.cached(KEY, valid_until) is token) is expected
+    assert broker.cached(other, NOW) is None
+    assert len(source.token_calls) == 1, "cached() never calls AWS"
+    assert broker.calls == 1
+
+
+# -- single flight and separation --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["cached", "fresh"])
 def test_single_flight_50_concurrent_calls_make_one_source_call(fresh: bool) -> None:
     source = FakeSource(gate=threading.Event())
-    broker = broker_for(source)
+    broker = TokenBroker(source, Clock())
 
-    results = run(lambda: overlapping(source, [broker.token(KEY, NOW, fresh=fresh) for _ in range(50)]))
+    results = run(
+        lambda: overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=fresh) for _ in range(50)])
+    )
 
-    assert source.token_calls == {"us-east-1": 1}
+    assert len(source.token_calls) == 1
     assert broker.calls == 1
     assert all(r is results[0] for r in results)
     assert isinstance(results[0], RegistryToken)
+    assert results[0].credential.password == password(OPERATOR_CHAIN, KEY, 1)
 
 
-def test_different_chains_and_regions_are_separate_calls() -> None:
-    alpha, beta = FakeSource("alpha"), FakeSource("beta")
-    broker = broker_for(alpha, beta)
-    keys = [
-        TokenKey("alpha", "aws", "us-east-1"),
-        TokenKey("alpha", "aws", "eu-west-1"),
-        TokenKey("alpha", "aws-cn", "cn-north-1"),
-        TokenKey("beta", "aws", "us-east-1"),
-    ]
+BASE = (OPERATOR_CHAIN, KEY)
+DIFFERENT: dict[str, tuple[Chain, TokenKey]] = {
+    "chain-role": (ROLE_CHAIN, TokenKey(ROLE_CHAIN.key, "aws", "us-east-1")),
+    "chain-web": (WEB_CHAIN, TokenKey(WEB_CHAIN.key, "aws", "us-east-1")),
+    "partition": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws-us-gov", "us-east-1")),
+    "region": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")),
+    "public": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws", "us-east-1", public=True)),
+}
+
+
+@pytest.mark.parametrize("different", DIFFERENT)
+def test_keys_that_differ_in_one_field_do_not_share(different: str) -> None:
+    source = FakeSource()
+    broker = TokenBroker(source, Clock())
+    chain, key = DIFFERENT[different]
 
     async def scenario() -> list[RegistryToken]:
-        return list(await asyncio.gather(*(broker.token(k, NOW) for k in keys for _ in range(5))))
+        return [
+            await broker.token(*BASE, NOW),
+            await broker.token(chain, key, NOW),
+            await broker.token(*BASE, NOW),
+            await broker.token(chain, key, NOW),
+        ]
+
+    base, other, base_again, other_again = run(scenario)
+
+    assert base.credential.password == password(*BASE, 1)
+    assert other.credential.password == password(chain, key, 2)
+    assert (base_again, other_again) == (base, other), "each key kept its own token"
+    assert source.token_calls == [
+        TokenCall(OPERATOR_CHAIN, "aws", "us-east-1", False, ("", "")),
+        TokenCall(chain, key.partition, key.region, key.public, ("", "")),
+    ]
+
+
+def test_concurrent_calls_for_different_keys_make_one_call_each() -> None:
+    source = FakeSource()
+    broker = TokenBroker(source, Clock())
+    pairs = [BASE, *DIFFERENT.values()]
+
+    async def scenario() -> list[RegistryToken]:
+        calls = [broker.token(chain, key, NOW) for chain, key in pairs for _ in range(5)]
+        return list(await asyncio.gather(*calls))
 
     results = run(scenario)
 
-    assert alpha.token_calls == {"us-east-1": 1, "eu-west-1": 1, "cn-north-1": 1}
-    assert beta.token_calls == {"us-east-1": 1}
-    assert broker.calls == 4
-    passwords = {r.credential.password.rsplit("-", 1)[0] for r in results}
-    assert passwords == {"alpha-us-east-1", "alpha-eu-west-1", "alpha-cn-north-1", "beta-us-east-1"}
+    assert sorted((c.chain.key, c.partition, c.region, c.public) for c in source.token_calls) == sorted(
+        (k.chain, k.partition, k.region, k.public) for _, k in pairs
+    )
+    assert broker.calls == len(pairs)
+    for index, (_, key) in enumerate(pairs):
+        group = results[index * 5 : index * 5 + 5]
+        assert all(t is group[0] for t in group)
+        assert group[0].credential.password.startswith(f"{key.chain}/{key.partition}/{key.region}/")
+
+
+# -- failures and cancellation -----------------------------------------------------------------
 
 
 def test_failure_reaches_every_joined_waiter_and_next_call_retries() -> None:
     source = FakeSource(gate=threading.Event(), failures=1)
-    broker = broker_for(source)
+    broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[list[RegistryToken | BaseException], RegistryToken]:
-        failed = await overlapping(source, [broker.token(KEY, NOW) for _ in range(50)])
-        return failed, await broker.token(KEY, NOW)
+        failed = await overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, NOW) for _ in range(50)])
+        return failed, await broker.token(OPERATOR_CHAIN, KEY, NOW)
 
     failed, retried = run(scenario)
 
+    assert len(failed) == 50
     assert all(isinstance(r, AwsCallFailed) and r.reason == "Throttled" for r in failed), failed
-    assert retried.credential.password == "default-us-east-1-2"
-    assert source.token_calls == {"us-east-1": 2}
+    assert retried.credential.password == password(OPERATOR_CHAIN, KEY, 2)
+    assert len(source.token_calls) == 2
+    assert broker.cached(KEY, NOW) is retried
+
+
+def test_failure_leaves_a_cached_token_in_place() -> None:
+    source = FakeSource(failures=0)
+    broker = TokenBroker(source, Clock())
+
+    async def scenario() -> tuple[RegistryToken, BaseException | None]:
+        first = await broker.token(OPERATOR_CHAIN, KEY, NOW)
+        source.failures = 2  # the forced refresh (call 2) fails
+        try:
+            await broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=True)
+        except AwsCallFailed as error:
+            return first, error
+        return first, None
+
+    first, error = run(scenario)
+
+    assert isinstance(error, AwsCallFailed)
+    assert broker.cached(KEY, NOW) is first
 
 
 def test_cancelled_leader_does_not_cancel_joined_waiters() -> None:
     gate = threading.Event()
     source = FakeSource(gate=gate)
-    broker = broker_for(source)
+    broker = TokenBroker(source, Clock())
 
-    async def scenario() -> RegistryToken | BaseException:
-        leader = asyncio.create_task(broker.token(KEY, NOW))
+    async def scenario() -> tuple[BaseException | RegistryToken, BaseException | RegistryToken]:
+        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
         try:
             assert await asyncio.to_thread(source.entered.wait, WAIT)
-            follower = asyncio.create_task(broker.token(KEY, NOW))
+            follower = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
             await asyncio.sleep(0)  # the follower joins the leader's flight
             leader.cancel()
         finally:
             gate.set()
-        _, result = await asyncio.gather(leader, follower, return_exceptions=True)
-        return result
+        led, followed = await asyncio.gather(leader, follower, return_exceptions=True)
+        return led, followed
 
-    assert isinstance(run(scenario), RegistryToken)
+    led, followed = run(scenario)
+
+    assert isinstance(led, asyncio.CancelledError)
+    assert isinstance(followed, RegistryToken)
+    assert followed.credential.password == password(OPERATOR_CHAIN, KEY, 1)
+    assert len(source.token_calls) == 1
 
 
-def test_identity_is_asked_once_per_chain() -> None:
-    alpha, beta = FakeSource("alpha", gate=threading.Event()), FakeSource("beta")
-    broker = broker_for(alpha, beta)
+def test_cancelled_sole_caller_still_fills_the_cache() -> None:
+    gate = threading.Event()
+    source = FakeSource(gate=gate)
+    broker = TokenBroker(source, Clock())
+
+    async def scenario() -> RegistryToken:
+        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
+        try:
+            assert await asyncio.to_thread(source.entered.wait, WAIT)
+            leader.cancel()
+            await asyncio.gather(leader, return_exceptions=True)
+        finally:
+            gate.set()
+        return await broker.token(OPERATOR_CHAIN, KEY, NOW)  # joins the flight, or hits the cache
+
+    token = run(scenario)
+
+    assert token.credential.password == password(OPERATOR_CHAIN, KEY, 1)
+    assert len(source.token_calls) == 1
+    assert broker.cached(KEY, NOW) is token
+
+
+# -- identity ----------------------------------------------------------------------------------
+
+
+def test_identity_is_asked_once_per_chain_and_partition() -> None:
+    source = FakeSource(gate=threading.Event())
+    broker = TokenBroker(source, Clock())
 
     async def scenario() -> list[str | BaseException]:
-        joined = await overlapping(alpha, [broker.identity("alpha", "us-east-1") for _ in range(20)])
+        joined = await overlapping(source, [broker.identity(OPERATOR_CHAIN, "aws", OWNER) for _ in range(20)])
         return [
             *joined,
-            await broker.identity("alpha", "eu-west-1"),
-            await broker.identity("beta", "us-east-1"),
-            await broker.identity("beta", "us-east-1"),
+            await broker.identity(OPERATOR_CHAIN, "aws"),
+            await broker.identity(OPERATOR_CHAIN, "aws-cn"),
+            await broker.identity(ROLE_CHAIN, "aws"),
+            await broker.identity(ROLE_CHAIN, "aws"),
+            await broker.identity(OPERATOR_CHAIN, "aws-cn"),
         ]
 
     arns = run(scenario)
 
-    assert arns == ["arn:aws:iam::123456789012:role/alpha"] * 21 + ["arn:aws:iam::123456789012:role/beta"] * 2
-    assert alpha.identity_calls == {"us-east-1": 1}
-    assert beta.identity_calls == {"us-east-1": 1}
-    assert broker.calls == 2
+    operator_aws = f"arn:aws:sts::123456789012:assumed-role/{OPERATOR_CHAIN.key}/1"
+    operator_cn = f"arn:aws-cn:sts::123456789012:assumed-role/{OPERATOR_CHAIN.key}/2"
+    role_aws = f"arn:aws:sts::123456789012:assumed-role/{ROLE_CHAIN.key}/3"
+    assert arns == [operator_aws] * 21 + [operator_cn, role_aws, role_aws, operator_cn]
+    assert source.identity_calls == [
+        IdentityCall(OPERATOR_CHAIN, "aws", OWNER),
+        IdentityCall(OPERATOR_CHAIN, "aws-cn", ("", "")),
+        IdentityCall(ROLE_CHAIN, "aws", ("", "")),
+    ]
+    assert broker.calls == 3
+    assert source.token_calls == []
 
 
-def remembered(password: str, expires_at: datetime) -> RegistryToken:
-    return RegistryToken(Credential("AWS", password), NOW - timedelta(hours=1), expires_at)
+def test_identity_failure_reaches_joined_waiters_and_is_not_remembered() -> None:
+    source = FakeSource(gate=threading.Event(), identity_failures=1)
+    broker = TokenBroker(source, Clock())
+
+    async def scenario() -> tuple[list[str | BaseException], str, str]:
+        failed = await overlapping(source, [broker.identity(WEB_CHAIN, "aws") for _ in range(5)])
+        return failed, await broker.identity(WEB_CHAIN, "aws"), await broker.identity(WEB_CHAIN, "aws")
+
+    failed, retried, remembered = run(scenario)
+
+    assert all(isinstance(r, AwsCallFailed) and r.reason == "AccessDenied" for r in failed), failed
+    assert retried == remembered == f"arn:aws:sts::123456789012:assumed-role/{WEB_CHAIN.key}/2"
+    assert len(source.identity_calls) == 2
 
 
-@pytest.mark.parametrize(
-    ("seeds", "expected"),
-    [
-        pytest.param([("a", later(hours=10))], "a", id="seed"),
-        pytest.param([("a", later(hours=10)), ("b", later(hours=11))], "b", id="newer-replaces"),
-        pytest.param([("a", later(hours=11)), ("b", later(hours=10))], "a", id="older-ignored"),
-        pytest.param([("a", later(hours=11)), ("b", later(hours=11))], "a", id="equal-kept"),
-    ],
-)
-def test_remember_seeds_cache(seeds: list[tuple[str, datetime]], expected: str) -> None:
-    source = FakeSource()
-    broker = broker_for(source)
-    for password, expires_at in seeds:
-        broker.remember(KEY, remembered(password, expires_at))
+def test_identity_and_token_flights_do_not_collide() -> None:
+    """Both kinds of call go through one in-flight table; their keys must never meet."""
+    source = FakeSource(gate=threading.Event())
+    broker = TokenBroker(source, Clock())
 
-    token = run(lambda: broker.token(KEY, later(hours=9)))
+    async def scenario() -> list[Any]:
+        return await overlapping(
+            source, [broker.identity(OPERATOR_CHAIN, "aws"), broker.token(OPERATOR_CHAIN, KEY, NOW)]
+        )
 
-    assert token.credential.password == expected
-    assert source.token_calls == Counter()
-    assert broker.calls == 0
+    arn, token = run(scenario)
 
-
-def test_remembered_token_too_short_is_refetched() -> None:
-    source = FakeSource()
-    broker = broker_for(source)
-    broker.remember(KEY, remembered("old", later(hours=2)))
-
-    token = run(lambda: broker.token(KEY, later(hours=4)))
-
-    assert token.credential.password == "default-us-east-1-1"
-    assert source.token_calls == {"us-east-1": 1}
-
-
-def test_remember_is_per_key() -> None:
-    source = FakeSource()
-    broker = broker_for(source)
-    broker.remember(TokenKey("default", "aws", "eu-west-1"), remembered("eu", later(hours=10)))
-
-    token = run(lambda: broker.token(KEY, NOW))
-
-    assert token.credential.password == "default-us-east-1-1"
+    assert arn == f"arn:aws:sts::123456789012:assumed-role/{OPERATOR_CHAIN.key}/1"
+    assert isinstance(token, RegistryToken)
+    assert (len(source.identity_calls), len(source.token_calls)) == (1, 1)

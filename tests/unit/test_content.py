@@ -1,4 +1,4 @@
-"""plan.content: the dockerconfigjson payload and the managed Secret around it."""
+"""plan.content: the dockerconfigjson payload, the managed Secret around it, and reading it back."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.credential import Credential
+from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.plan.content import (
     Owner,
     desired_secret,
     dockerconfigjson,
     is_controlled_by,
     registries_in,
+    tokens_in,
 )
-from tests.unit.factories import later
+from tests.unit.factories import ago, later
 
 US = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 US_2 = "210987654321.dkr.ecr.us-east-1.amazonaws.com"
@@ -25,6 +26,21 @@ EU = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 US_CRED = Credential("AWS", "us-token")
 EU_CRED = Credential("AWS", "eu-token")
 OWNER = Owner("ecr.pullsecrets.dev/v1alpha1", "EcrPullSecret", "pull", "uid-1")
+CHAIN = "3f1c2b9a0d8e7f6a5b4c"
+ISSUED_AT = ago(hours=1)
+EXPIRES_AT = later(hours=11)
+
+
+def managed(credentials: dict[str, Credential], chain_key: str = CHAIN) -> dict[str, Any]:
+    return desired_secret(
+        name="pull",
+        namespace="team-a",
+        owner=OWNER,
+        credentials=credentials,
+        issued_at=ISSUED_AT,
+        expires_at=EXPIRES_AT,
+        chain_key=chain_key,
+    )
 
 
 def b64(text: str) -> str:
@@ -76,7 +92,9 @@ def test_desired_secret() -> None:
         namespace="team-a",
         owner=OWNER,
         credentials={US: US_CRED, EU: EU_CRED},
+        issued_at=ago(minutes=5),
         expires_at=later(hours=12),
+        chain_key=CHAIN,
     )
 
     data = secret.pop("data")
@@ -88,7 +106,11 @@ def test_desired_secret() -> None:
             "name": "pull",
             "namespace": "team-a",
             "labels": {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"},
-            "annotations": {"ecr.pullsecrets.dev/expires-at": "2025-03-02T00:00:00Z"},
+            "annotations": {
+                "ecr.pullsecrets.dev/expires-at": "2025-03-02T00:00:00Z",
+                "ecr.pullsecrets.dev/issued-at": "2025-03-01T11:55:00Z",
+                "ecr.pullsecrets.dev/chain": CHAIN,
+            },
             "ownerReferences": [
                 {
                     "apiVersion": "ecr.pullsecrets.dev/v1alpha1",
@@ -107,15 +129,37 @@ def test_desired_secret() -> None:
 
 
 def test_registries_in_reads_back_desired_secret() -> None:
-    secret = desired_secret(
-        name="pull",
-        namespace="team-a",
-        owner=OWNER,
-        credentials={US: US_CRED, US_2: US_CRED, EU: EU_CRED},
-        expires_at=later(hours=12),
-    )
+    written = managed({US: US_CRED, US_2: US_CRED, EU: EU_CRED})
 
-    assert registries_in(secret["data"]) == {US, US_2, EU}
+    assert registries_in(written["data"]) == {US, US_2, EU}
+
+
+GARBAGE = [
+    pytest.param({}, id="no-key"),
+    pytest.param({"other": b64('{"auths":{"x":{"username":"AWS","password":"p"}}}')}, id="other-key-only"),
+    pytest.param({api.SECRET_KEY: ""}, id="empty"),
+    pytest.param({api.SECRET_KEY: "abc"}, id="bad-padding"),
+    pytest.param({api.SECRET_KEY: "!!!!"}, id="not-base64"),
+    pytest.param({api.SECRET_KEY: "é"}, id="non-ascii"),
+    pytest.param({api.SECRET_KEY: base64.b64encode(b"\xff\xfe").decode()}, id="not-utf8"),
+    pytest.param({api.SECRET_KEY: b64("not json")}, id="not-json"),
+    pytest.param({api.SECRET_KEY: b64("null")}, id="json-null"),
+    pytest.param({api.SECRET_KEY: b64("[1, 2]")}, id="json-list"),
+    pytest.param({api.SECRET_KEY: b64("42")}, id="json-number"),
+    pytest.param({api.SECRET_KEY: b64("{}")}, id="no-auths"),
+    pytest.param({api.SECRET_KEY: b64('{"auths": ["h"]}')}, id="auths-list"),
+    pytest.param({api.SECRET_KEY: b64('{"auths": "h"}')}, id="auths-string"),
+    pytest.param({api.SECRET_KEY: b64('{"auths": {"a": 1, "b": null, "c": "x"}}')}, id="odd-entries"),
+    pytest.param({api.SECRET_KEY: b64(f'{{"auths": {{"{US}": {{"username": "AWS"}}}}}}')}, id="no-password"),
+    pytest.param(
+        {api.SECRET_KEY: b64(f'{{"auths": {{"{US}": {{"username": "", "password": "p"}}}}}}')},
+        id="empty-username",
+    ),
+    pytest.param(
+        {api.SECRET_KEY: b64(f'{{"auths": {{"{US}": {{"auth": "{b64("AWS:p")}"}}}}}}')},
+        id="auth-field-only",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -166,9 +210,100 @@ def test_is_controlled_by(meta: dict[str, Any], controlled: bool) -> None:
 
 
 def test_desired_secret_is_controlled_by_its_owner() -> None:
-    secret = desired_secret(
-        name="pull", namespace="ns", owner=OWNER, credentials={US: US_CRED}, expires_at=later(hours=1)
-    )
+    written = managed({US: US_CRED})
 
-    assert is_controlled_by(secret["metadata"], "uid-1") is True
-    assert is_controlled_by(secret["metadata"], "uid-2") is False
+    assert is_controlled_by(written["metadata"], "uid-1") is True
+    assert is_controlled_by(written["metadata"], "uid-2") is False
+
+
+# -- tokens_in: what a restarted operator may reuse --------------------------------------------
+
+
+def test_tokens_in_reads_back_what_desired_secret_wrote() -> None:
+    written = managed({US: US_CRED, US_2: US_CRED, EU: EU_CRED})
+
+    tokens = tokens_in(written["metadata"], written["data"], CHAIN)
+
+    assert tokens == {
+        US: RegistryToken(US_CRED, ISSUED_AT, EXPIRES_AT),
+        US_2: RegistryToken(US_CRED, ISSUED_AT, EXPIRES_AT),
+        EU: RegistryToken(EU_CRED, ISSUED_AT, EXPIRES_AT),
+    }
+    assert tokens[US].credential.password == "us-token"
+    assert (
+        dockerconfigjson({h: t.credential for h, t in tokens.items()})
+        == base64.b64decode(written["data"][api.SECRET_KEY]).decode()
+    ), "rewriting what was read changes nothing"
+
+
+def test_tokens_in_reads_the_annotation_times() -> None:
+    metadata = {
+        "annotations": {
+            api.CHAIN_ANNOTATION: CHAIN,
+            api.ISSUED_AT_ANNOTATION: "2025-03-01T02:03:04Z",
+            api.EXPIRES_AT_ANNOTATION: "2025-03-01T14:03:04+00:00",
+        }
+    }
+    data = {api.SECRET_KEY: b64(dockerconfigjson({US: US_CRED}))}
+
+    (token,) = tokens_in(metadata, data, CHAIN).values()
+
+    assert token.issued_at == ago(hours=9, minutes=56, seconds=56)
+    assert token.expires_at == later(hours=2, minutes=3, seconds=4)
+
+
+def without(annotation: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = managed({US: US_CRED})["metadata"]
+    del metadata["annotations"][annotation]
+    return metadata
+
+
+@pytest.mark.parametrize(
+    ("metadata", "chain_key"),
+    [
+        pytest.param(managed({US: US_CRED})["metadata"], "0000000000other00000", id="other-chain"),
+        pytest.param(managed({US: US_CRED})["metadata"], "", id="empty-chain-asked"),
+        pytest.param(managed({US: US_CRED}, chain_key="")["metadata"], CHAIN, id="empty-chain-written"),
+        pytest.param(without(api.CHAIN_ANNOTATION), CHAIN, id="no-chain-annotation"),
+        pytest.param(without(api.EXPIRES_AT_ANNOTATION), CHAIN, id="no-expires-at"),
+        pytest.param(without(api.ISSUED_AT_ANNOTATION), CHAIN, id="no-issued-at"),
+        pytest.param({"annotations": {}}, CHAIN, id="no-annotations"),
+        pytest.param({"annotations": None}, CHAIN, id="null-annotations"),
+        pytest.param({}, CHAIN, id="no-metadata"),
+    ],
+)
+def test_tokens_in_reuses_nothing_unless_the_same_chain_wrote_it(
+    metadata: dict[str, Any], chain_key: str
+) -> None:
+    data = managed({US: US_CRED})["data"]
+
+    assert tokens_in(metadata, data, chain_key) == {}
+
+
+@pytest.mark.parametrize("data", GARBAGE)
+def test_tokens_in_tolerates_garbage_data(data: dict[str, str]) -> None:
+    assert tokens_in(managed({US: US_CRED})["metadata"], data, CHAIN) == {}
+
+
+def test_tokens_in_skips_only_the_unusable_entries() -> None:
+    auths = {
+        US: {"username": "AWS", "password": "us-token"},
+        EU: {"username": "AWS"},
+        US_2: "not an entry",
+    }
+    data = {api.SECRET_KEY: b64(json.dumps({"auths": auths}))}
+
+    tokens = tokens_in(managed({US: US_CRED})["metadata"], data, CHAIN)
+
+    assert tokens == {US: RegistryToken(US_CRED, ISSUED_AT, EXPIRES_AT)}
+
+
+@pytest.mark.parametrize(
+    "annotation", [api.EXPIRES_AT_ANNOTATION, api.ISSUED_AT_ANNOTATION], ids=["expires-at", "issued-at"]
+)
+@pytest.mark.parametrize("chain_key", [CHAIN, "0000000000other00000"], ids=["same-chain", "other-chain"])
+def test_tokens_in_tolerates_malformed_times(annotation: str, chain_key: str) -> None:
+    written = managed({US: US_CRED})
+    written["metadata"]["annotations"][annotation] = "tomorrow"
+
+    assert tokens_in(written["metadata"], written["data"], chain_key) == {}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.identity import Auth, RoleHop, SecretRef, ServiceAccountRef
 from ecr_pull_secrets.model.registry import RegistryHost
 from ecr_pull_secrets.model.resource import (
     InvalidSpec,
@@ -27,7 +28,12 @@ US_FIPS = "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"
 US_DUALSTACK = "123456789012.dkr-ecr.us-east-1.on.aws"
 EU = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 CN = "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+CN_NW = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn"
+CN_DUALSTACK = "123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn"
 GOV = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com"
+GOV_EAST_FIPS = "123456789012.dkr.ecr-fips.us-gov-east-1.amazonaws.com"
+PUBLIC = "public.ecr.aws"
+ROLE = "arn:aws:iam::123456789012:role/ecr-pull"
 
 
 def hosts(count: int) -> list[str]:
@@ -70,6 +76,41 @@ def hosts(count: int) -> list[str]:
             ),
             id="max-registries",
         ),
+        pytest.param(
+            {"registries": [US], "auth": {"serviceAccountRef": {"name": "puller"}}},
+            Spec(
+                (RegistryHost.parse(US),),
+                secret_name="app",
+                renew_before=timedelta(hours=4),
+                auth=Auth(service_account=ServiceAccountRef("puller")),
+            ),
+            id="auth-service-account",
+        ),
+        pytest.param(
+            {"registries": [US], "auth": {"roleChain": [{"roleArn": ROLE}]}},
+            Spec(
+                (RegistryHost.parse(US),),
+                secret_name="app",
+                renew_before=timedelta(hours=4),
+                auth=Auth(role_chain=(RoleHop(ROLE),)),
+            ),
+            id="auth-role-chain",
+        ),
+        pytest.param(
+            {"registries": [US], "auth": {"secretRef": {"name": "keys"}}},
+            Spec(
+                (RegistryHost.parse(US),),
+                secret_name="app",
+                renew_before=timedelta(hours=4),
+                auth=Auth(secret=SecretRef("keys")),
+            ),
+            id="auth-secret",
+        ),
+        pytest.param(
+            {"registries": [US], "auth": None},
+            Spec((RegistryHost.parse(US),), secret_name="app", renew_before=timedelta(hours=4), auth=Auth()),
+            id="auth-null",
+        ),
     ],
 )
 def test_parse_spec(raw: dict[str, Any], expected: Spec) -> None:
@@ -110,6 +151,26 @@ def test_default_renew_before_is_4h() -> None:
         ),
         pytest.param({"registries": [US], "renewBefore": "4d"}, ("'4d'", "4h"), id="bad-duration"),
         pytest.param({"registries": [US], "renewBefore": "-1h"}, ("'-1h'",), id="negative-duration"),
+        pytest.param(
+            {"registries": [CN, US]},
+            ("mixes AWS partitions (aws, aws-cn)", "one resource per partition"),
+            id="china-and-aws",
+        ),
+        pytest.param(
+            {"registries": [GOV, PUBLIC]},
+            ("mixes AWS partitions (aws, aws-us-gov)", "one resource per partition"),
+            id="govcloud-and-public",
+        ),
+        pytest.param(
+            {"registries": [US, CN, GOV]},
+            ("mixes AWS partitions (aws, aws-cn, aws-us-gov)",),
+            id="three-partitions",
+        ),
+        pytest.param(
+            {"registries": [US], "auth": {"serviceAccountRef": {"name": "a"}, "secretRef": {"name": "b"}}},
+            ("serviceAccountRef or a secretRef, not both",),
+            id="auth-both-refs",
+        ),
     ],
 )
 def test_parse_spec_rejects(raw: dict[str, Any], fragments: tuple[str, ...]) -> None:
@@ -129,16 +190,54 @@ def test_parse_spec_rejects(raw: dict[str, Any], fragments: tuple[str, ...]) -> 
         ),
         pytest.param([US, EU], {("aws", "us-east-1"), ("aws", "eu-west-1")}, id="two-regions"),
         pytest.param(
-            [US, CN, GOV],
-            {("aws", "us-east-1"), ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")},
-            id="three-partitions",
+            [CN, CN_NW, CN_DUALSTACK], {("aws-cn", "cn-north-1"), ("aws-cn", "cn-northwest-1")}, id="china"
         ),
+        pytest.param(
+            [GOV, GOV_EAST_FIPS], {("aws-us-gov", "us-gov-west-1"), ("aws-us-gov", "us-gov-east-1")}, id="gov"
+        ),
+        pytest.param([US, PUBLIC], {("aws", "us-east-1")}, id="public-not-a-region"),
+        pytest.param([PUBLIC], set(), id="public-only"),
     ],
 )
 def test_spec_regions_collapse_hosts_of_one_region(
     registries: list[str], regions: set[tuple[str, str]]
 ) -> None:
     assert parse_spec({"registries": registries}, default_name="app").regions == frozenset(regions)
+
+
+@pytest.mark.parametrize(
+    ("registries", "partition", "groups"),
+    [
+        pytest.param([US], "aws", {("us-east-1", False)}, id="one"),
+        pytest.param(
+            [US, US_OTHER_ACCOUNT, US_FIPS, US_DUALSTACK], "aws", {("us-east-1", False)}, id="one-region"
+        ),
+        pytest.param([US, EU], "aws", {("us-east-1", False), ("eu-west-1", False)}, id="two-regions"),
+        pytest.param([PUBLIC], "aws", {("us-east-1", True)}, id="public-only"),
+        pytest.param(
+            [US, PUBLIC, US_FIPS], "aws", {("us-east-1", False), ("us-east-1", True)}, id="public-separate"
+        ),
+        pytest.param(
+            [EU, PUBLIC], "aws", {("eu-west-1", False), ("us-east-1", True)}, id="public-token-from-us-east-1"
+        ),
+        pytest.param(
+            [CN, CN_DUALSTACK, CN_NW],
+            "aws-cn",
+            {("cn-north-1", False), ("cn-northwest-1", False)},
+            id="china",
+        ),
+        pytest.param(
+            [GOV_EAST_FIPS, GOV], "aws-us-gov", {("us-gov-east-1", False), ("us-gov-west-1", False)}, id="gov"
+        ),
+    ],
+)
+def test_spec_token_groups_and_partition(
+    registries: list[str], partition: str, groups: set[tuple[str, bool]]
+) -> None:
+    spec = parse_spec({"registries": registries}, default_name="app")
+
+    assert spec.token_groups == frozenset(groups)
+    assert spec.partition == partition
 
 
 @pytest.mark.parametrize(

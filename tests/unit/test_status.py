@@ -1,4 +1,4 @@
-"""plan.status: the conditions and fields written after a success, a failure or an invalid spec."""
+"""plan.status: the conditions and fields written after a success, a failure or a rejected spec."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from ecr_pull_secrets.model.resource import Status
 from ecr_pull_secrets.model.timestamps import format_time
 from ecr_pull_secrets.plan.renewal import Trigger
-from ecr_pull_secrets.plan.status import Failure, Issued, failure, invalid_spec, success
+from ecr_pull_secrets.plan.status import Failure, Issued, failure, rejected, success
 from tests.unit.factories import GENERATION, NOW, ago, condition, issued, later, resource
 
 T0 = ago(days=2)
@@ -198,34 +198,66 @@ def test_repeated_failure_keeps_transition_times() -> None:
     assert conditions["Degraded"]["message"] == "slow down"
 
 
+NO_REGISTRY = ("InvalidSpec", "spec.registries must name at least one ECR registry")
+NOT_ALLOWED = ("AuthNotAllowed", "namespace team-a may not use the operator's own AWS identity")
+
+
 @pytest.mark.parametrize(
-    ("before", "transition"),
+    ("verdict", "before", "transition"),
     [
-        pytest.param([], Z_NOW, id="no-conditions"),
-        pytest.param([condition("Ready", "True", since=T0)], Z_NOW, id="was-ready"),
+        pytest.param(NO_REGISTRY, [], Z_NOW, id="invalid-no-conditions"),
+        pytest.param(NO_REGISTRY, [condition("Ready", "True", since=T0)], Z_NOW, id="invalid-was-ready"),
         pytest.param(
-            [condition("Ready", "False", reason="InvalidSpec", since=T0)], format_time(T0), id="was-invalid"
+            NO_REGISTRY,
+            [condition("Ready", "False", reason="InvalidSpec", since=T0)],
+            format_time(T0),
+            id="invalid-was-invalid",
+        ),
+        pytest.param(NOT_ALLOWED, [], Z_NOW, id="refused-no-conditions"),
+        pytest.param(NOT_ALLOWED, [condition("Ready", "True", since=T0)], Z_NOW, id="refused-was-ready"),
+        pytest.param(
+            NOT_ALLOWED,
+            [condition("Ready", "False", reason="InvalidSpec", since=T0)],
+            format_time(T0),
+            id="refused-was-invalid",
+        ),
+        pytest.param(
+            NO_REGISTRY,
+            [condition("Ready", "False", reason="AccessDenied", since=T0)],
+            format_time(T0),
+            id="invalid-was-failing",
         ),
     ],
 )
-def test_invalid_spec(before: list[dict[str, Any]], transition: str) -> None:
+def test_rejected(verdict: tuple[str, str], before: list[dict[str, Any]], transition: str) -> None:
+    reason, message = verdict
     degraded = condition("Degraded", "True", reason="AccessDenied", since=T1)
 
-    patch = invalid_spec([*before, degraded], 9, "spec.registries must name at least one ECR registry", NOW)
+    patch = rejected([*before, degraded], 9, reason, message, NOW)
 
     assert patch == {
         "conditions": [
             {
                 "type": "Ready",
                 "status": "False",
-                "reason": "InvalidSpec",
-                "message": "spec.registries must name at least one ECR registry",
+                "reason": reason,
+                "message": message,
                 "observedGeneration": 9,
                 "lastTransitionTime": transition,
             },
             degraded,
         ]
     }
+
+
+def test_rejected_touches_only_conditions() -> None:
+    """A rejected spec leaves the Secret, expiry and failure count as they were."""
+    before = [condition("Ready", "True", since=T0)]
+
+    patch = rejected(before, 4, *NOT_ALLOWED, NOW)
+
+    assert list(patch) == ["conditions"]
+    assert before == [condition("Ready", "True", since=T0)], "the input is not modified"
 
 
 def test_conditions_keep_foreign_types_ready_first_then_alphabetical() -> None:

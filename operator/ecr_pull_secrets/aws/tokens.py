@@ -1,76 +1,73 @@
-"""ECR token and caller-identity calls through boto3 (sync; callers run them in a thread)."""
+"""The token calls: ECR and ECR Public GetAuthorizationToken, and the caller's identity."""
 
 from __future__ import annotations
 
 import base64
-import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Protocol
 
-import boto3
-from botocore.config import Config
-
-from ecr_pull_secrets import __version__
 from ecr_pull_secrets.aws.errors import classify
+from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.sessions import ChainSession, SessionResolver
 from ecr_pull_secrets.model.credential import Credential
-
-if TYPE_CHECKING:
-    from mypy_boto3_ecr import ECRClient
-    from mypy_boto3_sts import STSClient
-
-# botocore's "standard" retry mode already retries throttling and transient errors with backoff.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=5,
-    read_timeout=15,
-    user_agent_extra=f"ecr-pull-secret-operator/{__version__}",
-)
+from ecr_pull_secrets.model.identity import Chain
+from ecr_pull_secrets.model.registry import PUBLIC_TOKEN_REGION
 
 
 class TokenSource(Protocol):
-    def authorization_token(self, region: str) -> tuple[Credential, datetime]: ...
+    def authorization_token(
+        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+    ) -> tuple[Credential, datetime]: ...
 
-    def caller_arn(self, region: str) -> str: ...
+    def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str: ...
 
 
 class BotoTokenSource:
-    """One boto3 session (one credential chain); clients are made once per region and reused."""
+    """Blocking; the broker runs it in a thread."""
 
-    def __init__(self, session: boto3.session.Session, config: Config = CLIENT_CONFIG) -> None:
-        self._session = session
-        self._config = config
-        self._clients: dict[tuple[str, str], Any] = {}
-        # boto3 sessions are not thread-safe for client creation; clients themselves are.
-        self._lock = threading.Lock()
+    def __init__(self, resolver: SessionResolver) -> None:
+        self._resolver = resolver
 
-    def authorization_token(self, region: str) -> tuple[Credential, datetime]:
-        client: ECRClient = self._client("ecr", region)
+    def authorization_token(
+        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+    ) -> tuple[Credential, datetime]:
+        session = self._resolver.resolve(chain, partition, owner)
+        if public:
+            return public_token(session)
         try:
-            data = client.get_authorization_token()["authorizationData"][0]
+            data = session.client("ecr", region).get_authorization_token()["authorizationData"][0]
         except Exception as error:
             raise classify(error, f"ecr:GetAuthorizationToken in {region}") from None
-        username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        return Credential(username, password), data["expiresAt"].astimezone(UTC)
+        return _decode(data["authorizationToken"]), data["expiresAt"].astimezone(UTC)
 
-    def caller_arn(self, region: str) -> str:
-        client: STSClient = self._client("sts", region)
+    def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
+        session = self._resolver.resolve(chain, partition, owner)
         try:
-            return client.get_caller_identity()["Arn"]
+            return str(session.sts().get_caller_identity()["Arn"])
         except Exception as error:
             raise classify(error, "sts:GetCallerIdentity") from None
 
-    def _client(self, service: Literal["ecr", "sts"], region: str) -> Any:
-        key = (service, region)
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = self._session.client(
-                    service,
-                    region_name=region,
-                    config=self._config,
-                )
-            return self._clients[key]
+
+def public_token(session: ChainSession) -> tuple[Credential, datetime]:
+    """ECR Public issues tokens only in us-east-1 (and needs sts:GetServiceBearerToken)."""
+    try:
+        data = session.client("ecr-public", PUBLIC_TOKEN_REGION).get_authorization_token()[
+            "authorizationData"
+        ]
+    except Exception as error:
+        raise classify(error, "ecr-public:GetAuthorizationToken") from None
+    return _decode(data["authorizationToken"]), data["expiresAt"].astimezone(UTC)
 
 
-def default_chain() -> BotoTokenSource:
-    """boto3's default chain: IRSA web identity, EKS Pod Identity, env keys, instance profile."""
-    return BotoTokenSource(boto3.session.Session())
+def _decode(token: str) -> Credential:
+    username, _, password = base64.b64decode(token).decode().partition(":")
+    return Credential(username, password)
+
+
+def default_source(rate_limit: float = 10.0) -> BotoTokenSource:
+    """For callers outside the operator (the CLI): the default chain only, no TokenRequest."""
+
+    def no_tokens(namespace: str, name: str, audience: str) -> str:
+        raise RuntimeError("ServiceAccount tokens are only available inside the operator")
+
+    return BotoTokenSource(SessionResolver(no_tokens, RateLimiter(rate_limit), lambda: datetime.now(UTC)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,14 +15,22 @@ from ecr_pull_secrets.aws.errors import AwsCallFailed
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import ExistingSecret, Secrets
+from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.resource import InvalidSpec, Resource, parse_resource, parse_status
-from ecr_pull_secrets.plan import content, renewal, status
+from ecr_pull_secrets.model.credential import RegistryToken
+from ecr_pull_secrets.model.identity import (
+    OPERATOR_CHAIN,
+    Chain,
+    StaticKeys,
+    WebIdentity,
+    session_tags,
+)
+from ecr_pull_secrets.model.policy import Policy
+from ecr_pull_secrets.model.resource import InvalidSpec, Resource, Spec, parse_resource, parse_status
+from ecr_pull_secrets.plan import content, policy, renewal, status
 from ecr_pull_secrets.plan.renewal import RenewalPolicy, Trigger
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CHAIN = "default"
 
 
 class EventSink(Protocol):
@@ -40,21 +49,29 @@ class SecretConflict(Exception):
     """The Secret name is taken by an object this resource does not own."""
 
 
+class AuthUnresolved(Exception):
+    """spec.auth names a ServiceAccount or Secret that is missing or unusable (yet)."""
+
+
 class Reconciler:
     def __init__(
         self,
         *,
         secrets: Secrets,
+        service_accounts: ServiceAccounts,
         resources: Resources,
         broker: TokenBroker,
-        policy: RenewalPolicy,
+        renewal_policy: RenewalPolicy,
+        namespace_policy: Policy,
         clock: Callable[[], datetime],
         events: EventSink,
     ) -> None:
         self._secrets = secrets
+        self._service_accounts = service_accounts
         self._resources = resources
         self._broker = broker
-        self._policy = policy
+        self._policy = renewal_policy
+        self._namespace_policy = namespace_policy
         self._clock = clock
         self._events = events
 
@@ -63,7 +80,12 @@ class Reconciler:
         try:
             resource = parse_resource(body)
         except InvalidSpec as error:
-            await self._report_invalid(body, str(error), now)
+            await self._report_rejected(body, "InvalidSpec", str(error), now)
+            return Outcome(wake_at=None)
+        refusal = policy.check(self._namespace_policy, resource.namespace, resource.spec.auth)
+        if refusal is not None:
+            # Not retried: only a spec change (or a new policy and a restart) can change the answer.
+            await self._report_rejected(body, "AuthNotAllowed", refusal.message, now)
             return Outcome(wake_at=None)
         decision = renewal.decide(resource, now, self._policy)
         if not decision.due(now):
@@ -71,7 +93,7 @@ class Reconciler:
         assert decision.trigger is not None
         try:
             issued = await self._issue(resource, decision.trigger, now)
-        except (AwsCallFailed, KubeError, SecretConflict) as error:
+        except (AwsCallFailed, KubeError, SecretConflict, AuthUnresolved) as error:
             return await self._fail(body, resource, _failure(error), now)
         patch = status.success(resource, issued, decision.trigger, now)
         await asyncio.to_thread(self._resources.patch_status, resource.namespace, resource.name, patch)
@@ -89,33 +111,42 @@ class Reconciler:
                 f"Secret {spec.secret_name} already exists and is not managed by this {api.KIND}; "
                 "rename spec.secretName or delete that Secret"
             )
+        chain = await self._chain(resource)
+        owner = (resource.namespace, resource.name)
         valid_until = renewal.acceptable_expiry(now, spec.renew_before, self._policy)
-        regions = sorted(spec.regions)
+        reusable = {} if existing is None else content.tokens_in(existing.metadata, existing.data, chain.key)
+        groups = sorted(spec.token_groups)
         tokens = dict(
             zip(
-                regions,
+                groups,
                 await asyncio.gather(
                     *(
-                        self._broker.token(
-                            TokenKey(DEFAULT_CHAIN, partition, region),
-                            valid_until,
-                            fresh=trigger is Trigger.FORCED,
+                        self._token(
+                            chain,
+                            spec=spec,
+                            group=group,
+                            reusable=reusable,
+                            valid_until=valid_until,
+                            owner=owner,
+                            trigger=trigger,
                         )
-                        for partition, region in regions
+                        for group in groups
                     )
                 ),
                 strict=True,
             )
         )
-        identity = await self._broker.identity(DEFAULT_CHAIN, spec.registries[0].region)
+        identity = await self._broker.identity(chain, spec.partition, owner)
         expires_at = min(t.expires_at for t in tokens.values())
         issued_at = min(t.issued_at for t in tokens.values())
         manifest = content.desired_secret(
             name=spec.secret_name,
             namespace=resource.namespace,
             owner=content.Owner(f"{api.GROUP}/{api.VERSION}", api.KIND, resource.name, resource.uid),
-            credentials={r.host: tokens[(r.partition, r.region)].credential for r in spec.registries},
+            credentials={r.host: tokens[(r.region, r.public)].credential for r in spec.registries},
+            issued_at=issued_at,
             expires_at=expires_at,
+            chain_key=chain.key,
         )
         await self._write(existing, manifest)
         await self._drop_renamed(resource)
@@ -127,6 +158,78 @@ class Reconciler:
                 issued_at, expires_at, spec.renew_before, resource.uid, self._policy
             ),
             identity=identity,
+        )
+
+    async def _token(
+        self,
+        chain: Chain,
+        *,
+        spec: Spec,
+        group: tuple[str, bool],
+        reusable: dict[str, RegistryToken],
+        valid_until: datetime,
+        owner: tuple[str, str],
+        trigger: Trigger,
+    ) -> RegistryToken:
+        """The broker's token, or one this resource's own Secret still holds from the same chain."""
+        region, public = group
+        key = TokenKey(chain.key, spec.partition, region, public)
+        forced = trigger is Trigger.FORCED
+        if not forced and self._broker.cached(key, valid_until) is None:
+            for registry in spec.registries:
+                held = reusable.get(registry.host)
+                if (registry.region, registry.public) == group and held and held.expires_at > valid_until:
+                    return held
+        return await self._broker.token(chain, key, valid_until, owner=owner, fresh=forced)
+
+    async def _chain(self, resource: Resource) -> Chain:
+        """Resolve spec.auth's references against the cluster into a credential chain."""
+        auth, namespace = resource.spec.auth, resource.namespace
+        start: StaticKeys | WebIdentity | None = None
+        if auth.service_account is not None:
+            ref = auth.service_account
+            role = ref.role_arn
+            if role is None:
+                try:
+                    role = await asyncio.to_thread(self._service_accounts.role_arn, namespace, ref.name)
+                except KubeError as error:
+                    raise AuthUnresolved(f"ServiceAccount {ref.name}: {error}") from None
+                if role is None:
+                    raise AuthUnresolved(
+                        f"ServiceAccount {ref.name} has no eks.amazonaws.com/role-arn annotation and "
+                        "spec.auth.serviceAccountRef.roleArn is not set"
+                    )
+            start = WebIdentity(namespace, ref.name, ref.audience, role)
+        elif auth.secret is not None:
+            start = await self._static_keys(resource)
+        if start is None and not auth.role_chain:
+            return OPERATOR_CHAIN
+        return Chain(
+            start=start or OPERATOR_CHAIN.start,
+            hops=auth.role_chain,
+            tags=session_tags(namespace, resource.name) if auth.role_chain else (),
+        )
+
+    async def _static_keys(self, resource: Resource) -> StaticKeys:
+        ref = resource.spec.auth.secret
+        assert ref is not None
+        secret = await asyncio.to_thread(self._secrets.get, resource.namespace, ref.name)
+        if secret is None:
+            raise AuthUnresolved(f"Secret {ref.name} named in spec.auth.secretRef does not exist")
+        values = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+        access_key, secret_key = values.get(ref.access_key_id_key), values.get(ref.secret_access_key_key)
+        if not access_key or not secret_key:
+            raise AuthUnresolved(
+                f"Secret {ref.name} lacks {ref.access_key_id_key} or {ref.secret_access_key_key}"
+            )
+        meta = secret.metadata
+        return StaticKeys(
+            namespace=resource.namespace,
+            secret=ref.name,
+            version=f"{meta.get('uid')}:{meta.get('resourceVersion')}",
+            access_key_id=access_key,
+            secret_access_key=secret_key,
+            session_token=values.get(ref.session_token_key) or None,
         )
 
     async def _write(self, existing: ExistingSecret | None, manifest: Mapping[str, Any]) -> None:
@@ -155,17 +258,20 @@ class Reconciler:
         log.warning("%s/%s: %s", resource.namespace, resource.name, message)
         return Outcome(wake_at=retry_at, attempted_at=now.replace(microsecond=0))
 
-    async def _report_invalid(self, body: Mapping[str, Any], message: str, now: datetime) -> None:
+    async def _report_rejected(
+        self, body: Mapping[str, Any], reason: str, message: str, now: datetime
+    ) -> None:
         meta = body["metadata"]
         generation = int(meta.get("generation") or 0)
         current = parse_status(body.get("status") or {})
         ready = next((c for c in current.conditions if c.get("type") == status.READY), {})
-        if ready.get("reason") == "InvalidSpec" and ready.get("observedGeneration") == generation:
+        said = (ready.get("reason"), ready.get("message"), ready.get("observedGeneration"))
+        if said == (reason, message, generation):
             return  # already said; repeating it would only make noise
-        patch = status.invalid_spec(current.conditions, generation, message, now)
+        patch = status.rejected(current.conditions, generation, reason, message, now)
         await asyncio.to_thread(self._resources.patch_status, meta["namespace"], meta["name"], patch)
-        self._events(body, type="Warning", reason="InvalidSpec", message=message)
-        log.warning("%s/%s: invalid spec: %s", meta["namespace"], meta["name"], message)
+        self._events(body, type="Warning", reason=reason, message=message)
+        log.warning("%s/%s: %s: %s", meta["namespace"], meta["name"], reason, message)
 
 
 def latest_attempt(body: Mapping[str, Any]) -> datetime | None:
@@ -178,6 +284,8 @@ def _failure(error: Exception) -> status.Failure:
         return status.Failure(error.reason, error.message)
     if isinstance(error, SecretConflict):
         return status.Failure("SecretConflict", str(error))
+    if isinstance(error, AuthUnresolved):
+        return status.Failure("AuthUnresolved", str(error))
     return status.Failure("KubernetesError", str(error))
 
 

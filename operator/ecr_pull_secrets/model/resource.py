@@ -9,6 +9,7 @@ from typing import Any
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
+from ecr_pull_secrets.model.identity import Auth, InvalidAuth, parse_auth
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
 from ecr_pull_secrets.model.timestamps import parse_time
 
@@ -22,11 +23,21 @@ class Spec:
     registries: tuple[RegistryHost, ...]
     secret_name: str
     renew_before: timedelta
+    auth: Auth = field(default_factory=Auth)
+
+    @property
+    def partition(self) -> str:
+        return self.registries[0].partition
 
     @property
     def regions(self) -> frozenset[tuple[str, str]]:
-        """(partition, region) pairs: one token request each."""
-        return frozenset((r.partition, r.region) for r in self.registries)
+        """(partition, region) pairs of private registries: one token request each."""
+        return frozenset((r.partition, r.region) for r in self.registries if not r.public)
+
+    @property
+    def token_groups(self) -> frozenset[tuple[str, bool]]:
+        """(region, public) pairs: one token each, shared by every host of the group."""
+        return frozenset((r.region, r.public) for r in self.registries)
 
 
 @dataclass(frozen=True)
@@ -62,14 +73,22 @@ def parse_spec(raw: Mapping[str, Any], default_name: str) -> Spec:
     try:
         registries = tuple(RegistryHost.parse(h) for h in hosts)
         renew_before = parse_duration(str(raw.get("renewBefore") or api.DEFAULT_RENEW_BEFORE))
-    except (InvalidRegistryHost, InvalidDuration) as error:
+        auth = parse_auth(raw.get("auth"))
+    except (InvalidRegistryHost, InvalidDuration, InvalidAuth) as error:
         raise InvalidSpec(str(error)) from None
     if len({r.host for r in registries}) != len(registries):
         raise InvalidSpec("spec.registries lists a registry more than once")
+    partitions = sorted({r.partition for r in registries})
+    if len(partitions) > 1:
+        raise InvalidSpec(
+            f"spec.registries mixes AWS partitions ({', '.join(partitions)}); one identity cannot "
+            "hold credentials in two partitions, so use one resource per partition"
+        )
     return Spec(
         registries=registries,
         secret_name=str(raw.get("secretName") or default_name),
         renew_before=renew_before,
+        auth=auth,
     )
 
 

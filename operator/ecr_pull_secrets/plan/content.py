@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.credential import Credential
-from ecr_pull_secrets.model.timestamps import format_time
+from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.timestamps import format_time, parse_time
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,14 @@ def dockerconfigjson(credentials: Mapping[str, Credential]) -> str:
 
 
 def desired_secret(
-    *, name: str, namespace: str, owner: Owner, credentials: Mapping[str, Credential], expires_at: datetime
+    *,
+    name: str,
+    namespace: str,
+    owner: Owner,
+    credentials: Mapping[str, Credential],
+    issued_at: datetime,
+    expires_at: datetime,
+    chain_key: str,
 ) -> dict[str, Any]:
     payload = dockerconfigjson(credentials)
     return {
@@ -46,7 +53,11 @@ def desired_secret(
             "name": name,
             "namespace": namespace,
             "labels": {api.MANAGED_BY_LABEL: api.MANAGED_BY},
-            "annotations": {api.EXPIRES_AT_ANNOTATION: format_time(expires_at)},
+            "annotations": {
+                api.EXPIRES_AT_ANNOTATION: format_time(expires_at),
+                api.ISSUED_AT_ANNOTATION: format_time(issued_at),
+                api.CHAIN_ANNOTATION: chain_key,
+            },
             "ownerReferences": [
                 {
                     "apiVersion": owner.api_version,
@@ -61,16 +72,46 @@ def desired_secret(
     }
 
 
-def registries_in(secret_data: Mapping[str, str]) -> frozenset[str]:
-    """The registry hosts a pull Secret's data covers (for drift checks; never reads passwords out)."""
+def tokens_in(
+    metadata: Mapping[str, Any], data: Mapping[str, str], chain_key: str
+) -> dict[str, RegistryToken]:
+    """Tokens a managed Secret already holds, by host, if the same chain obtained them.
+
+    Lets a restarted operator reuse what it wrote instead of asking AWS again. Only a
+    resource's own Secret is read this way, so a forged Secret can mislead nobody else.
+    """
+    annotations = metadata.get("annotations") or {}
+    if annotations.get(api.CHAIN_ANNOTATION) != chain_key:
+        return {}
+    try:
+        expires_at = parse_time(annotations.get(api.EXPIRES_AT_ANNOTATION))
+        issued_at = parse_time(annotations.get(api.ISSUED_AT_ANNOTATION))
+    except ValueError:
+        return {}  # edited by hand: not worth trusting, the caller fetches fresh tokens
+    if expires_at is None or issued_at is None:
+        return {}
+    tokens = {}
+    for host, entry in _auths(data).items():
+        if isinstance(entry, dict) and entry.get("username") and entry.get("password"):
+            credential = Credential(str(entry["username"]), str(entry["password"]))
+            tokens[host] = RegistryToken(credential, issued_at, expires_at)
+    return tokens
+
+
+def _auths(secret_data: Mapping[str, str]) -> dict[str, Any]:
     encoded = secret_data.get(api.SECRET_KEY)
     if not encoded:
-        return frozenset()
+        return {}
     try:
         auths = json.loads(base64.b64decode(encoded)).get("auths", {})
     except (ValueError, AttributeError):
-        return frozenset()
-    return frozenset(auths) if isinstance(auths, dict) else frozenset()
+        return {}
+    return auths if isinstance(auths, dict) else {}
+
+
+def registries_in(secret_data: Mapping[str, str]) -> frozenset[str]:
+    """The registry hosts a pull Secret's data covers."""
+    return frozenset(_auths(secret_data))
 
 
 def is_controlled_by(secret_meta: Mapping[str, Any], uid: str) -> bool:

@@ -79,10 +79,11 @@ def failure(resource: Resource, failed: Failure, retry_at: datetime | None, now:
     }
 
 
-def invalid_spec(
-    conditions: Sequence[Mapping[str, Any]], generation: int, message: str, now: datetime
+def rejected(
+    conditions: Sequence[Mapping[str, Any]], generation: int, reason: str, message: str, now: datetime
 ) -> dict[str, Any]:
-    ready = _condition(READY, "False", "InvalidSpec", message, generation, now, conditions)
+    """A spec the operator will not act on (InvalidSpec, AuthNotAllowed) until it changes."""
+    ready = _condition(READY, "False", reason, message, generation, now, conditions)
     return {"conditions": _replace(conditions, ready)}
 
 

@@ -1,0 +1,177 @@
+"""Credential chains → boto3 sessions with live credentials.
+
+The operator's own identity is boto3's default chain (IRSA web identity, EKS Pod Identity, env
+keys, instance profile), which refreshes itself. Assumed roles and web identities are cached
+until shortly before their credentials expire.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+
+from ecr_pull_secrets import __version__
+from ecr_pull_secrets.aws.errors import classify
+from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.model.identity import Chain, OperatorIdentity, StaticKeys, WebIdentity, session_name
+
+# botocore's "standard" retry mode already retries throttling and transient errors with backoff.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=5,
+    read_timeout=15,
+    user_agent_extra=f"ecr-pull-secret-operator/{__version__}",
+)
+# Assumed-role credentials live an hour; replace them well before that.
+REFRESH_MARGIN = timedelta(minutes=10)
+ROLE_DURATION_SECONDS = 3600
+_STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+MintToken = Callable[[str, str, str], str]
+"""(namespace, service account, audience) -> a ServiceAccount token from the TokenRequest API."""
+
+
+@dataclass
+class ChainSession:
+    """A resolved chain in one partition: a session, its clients, and when to re-resolve it."""
+
+    session: boto3.session.Session
+    partition: str
+    expires_at: datetime | None
+    limiter: RateLimiter
+    config: Config
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, service: str, region: str) -> Any:
+        with self._lock:
+            key = (service, region)
+            if key not in self._clients:
+                client = self.session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
+                # Every HTTP attempt, retries included, waits for the shared rate limit.
+                client.meta.events.register("before-send", self._throttle)
+                self._clients[key] = client
+            return self._clients[key]
+
+    def _throttle(self, **_: Any) -> None:
+        """A before-send hook must return None: botocore takes any other value as the response."""
+        self.limiter.acquire()
+
+    def sts(self) -> Any:
+        return self.client("sts", _STS_REGION.get(self.partition, "us-east-1"))
+
+
+class SessionResolver:
+    def __init__(
+        self,
+        mint_token: MintToken,
+        limiter: RateLimiter,
+        clock: Callable[[], datetime],
+        config: Config = CLIENT_CONFIG,
+    ) -> None:
+        self._mint_token = mint_token
+        self._limiter = limiter
+        self._clock = clock
+        self._config = config
+        self._sessions: dict[tuple[str, str], ChainSession] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.credential_calls = 0
+
+    def resolve(self, chain: Chain, partition: str, owner: tuple[str, str]) -> ChainSession:
+        """`owner` (namespace, name) names default role sessions; blocking, run it in a thread."""
+        key = (chain.key, partition)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            cached = self._sessions.get(key)
+            if cached is not None and (
+                cached.expires_at is None or cached.expires_at - self._clock() > REFRESH_MARGIN
+            ):
+                return cached
+            resolved = self._resolve(chain, partition, owner)
+            self._sessions[key] = resolved
+            return resolved
+
+    def _resolve(self, chain: Chain, partition: str, owner: tuple[str, str]) -> ChainSession:
+        try:
+            return self._assume(chain, partition, owner)
+        except BotoCoreError as error:  # e.g. ProfileNotFound from a broken AWS config
+            raise classify(error, "loading the AWS configuration") from None
+
+    def _assume(self, chain: Chain, partition: str, owner: tuple[str, str]) -> ChainSession:
+        start = chain.start
+        expires_at: datetime | None = None
+        if isinstance(start, OperatorIdentity):
+            session = boto3.session.Session()
+        elif isinstance(start, StaticKeys):
+            session = boto3.session.Session(
+                aws_access_key_id=start.access_key_id,
+                aws_secret_access_key=start.secret_access_key,
+                aws_session_token=start.session_token,
+            )
+        else:
+            session, expires_at = self._web_identity(start, partition, owner)
+        current = self._wrap(session, partition, expires_at)
+        for hop in chain.hops:
+            request: dict[str, Any] = {
+                "RoleArn": hop.role_arn,
+                "RoleSessionName": session_name(hop, *owner),
+                "DurationSeconds": ROLE_DURATION_SECONDS,
+                "Tags": [{"Key": k, "Value": v} for k, v in chain.tags],
+            }
+            if hop.external_id:
+                request["ExternalId"] = hop.external_id
+            self.credential_calls += 1
+            try:
+                credentials = current.sts().assume_role(**request)["Credentials"]
+            except Exception as error:
+                raise classify(error, f"sts:AssumeRole {hop.role_arn}") from None
+            session = _session_from(credentials)
+            expires_at = _earliest(expires_at, credentials["Expiration"])
+            current = self._wrap(session, partition, expires_at)
+        return current
+
+    def _web_identity(
+        self, start: WebIdentity, partition: str, owner: tuple[str, str]
+    ) -> tuple[boto3.session.Session, datetime]:
+        token = self._mint_token(start.namespace, start.service_account, start.audience)
+        # AssumeRoleWithWebIdentity is authenticated by the token itself; nothing to sign with.
+        unsigned = self._wrap(boto3.session.Session(), partition, None)
+        unsigned.config = self._config.merge(Config(signature_version=UNSIGNED))
+        self.credential_calls += 1
+        try:
+            credentials = unsigned.sts().assume_role_with_web_identity(
+                RoleArn=start.role_arn,
+                RoleSessionName=f"ecr-pull-secrets.{start.namespace}.{start.service_account}"[:64],
+                WebIdentityToken=token,
+                DurationSeconds=ROLE_DURATION_SECONDS,
+            )["Credentials"]
+        except Exception as error:
+            raise classify(error, f"sts:AssumeRoleWithWebIdentity {start.role_arn}") from None
+        return _session_from(credentials), credentials["Expiration"]
+
+    def _wrap(
+        self, session: boto3.session.Session, partition: str, expires_at: datetime | None
+    ) -> ChainSession:
+        return ChainSession(session, partition, expires_at, self._limiter, self._config)
+
+
+def _session_from(credentials: dict[str, Any]) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def _earliest(current: datetime | None, new: datetime) -> datetime:
+    return new if current is None else min(current, new)
