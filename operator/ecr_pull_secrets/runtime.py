@@ -15,13 +15,15 @@ from ecr_pull_secrets.aws.broker import TokenBroker
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
-from ecr_pull_secrets.handlers import ecrpullsecret
+from ecr_pull_secrets.handlers import watch
 from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
 from ecr_pull_secrets.handlers.scheduling import Scheduler
+from ecr_pull_secrets.handlers.view import ClusterView
 from ecr_pull_secrets.kube.client import new_api_client
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
+from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.settings import Settings
 
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
@@ -35,7 +37,7 @@ def utcnow() -> datetime:
 def run(config: Settings) -> int:
     _configure_logging(config)
     registry = kopf.OperatorRegistry()
-    ecrpullsecret.register(registry)
+    watch.register(registry)
 
     # kopf authenticates the same way as our own client: in-cluster first, then kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
@@ -48,25 +50,35 @@ def run(config: Settings) -> int:
         settings.posting.level = logging.INFO
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # Only Secrets we manage are listed and watched: small memory, and no other Secret's data.
+        settings.watching.label_selectors["v1", "secrets"] = watch.MANAGED_SELECTOR
 
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
     api_client = new_api_client(pool_size=config.workers)
+    view = ClusterView()
     service_accounts = ServiceAccounts(api_client)
-    resolver = SessionResolver(service_accounts.mint_token, RateLimiter(config.aws_rate_limit), utcnow)
+    resolver = SessionResolver(
+        service_accounts.mint_token, RateLimiter(config.aws_rate_limit), utcnow, metrics=metrics
+    )
     broker = TokenBroker(BotoTokenSource(resolver), clock=utcnow)
     reconciler = Reconciler(
         secrets=Secrets(api_client),
         service_accounts=service_accounts,
         resources=Resources(api_client),
         broker=broker,
+        view=view,
         renewal_policy=config.renewal,
         namespace_policy=config.policy,
         clock=utcnow,
         events=_post_event,
+        watched=config.namespaces,
     )
-    scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow)
+    scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow, forget=reconciler.forget)
     kopf.run(
         registry=registry,
-        memo=kopf.Memo(scheduler=scheduler, broker=broker),
+        memo=kopf.Memo(scheduler=scheduler, broker=broker, metrics=metrics, view=view),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint,

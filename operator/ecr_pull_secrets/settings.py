@@ -31,6 +31,8 @@ class Settings:
     policy: Policy = DENY_ALL
     log_format: str = "plain"
     verbose: bool = False
+    metrics_port: int = 9090
+    """Serve Prometheus metrics on this port (all interfaces); 0 disables."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
@@ -91,6 +93,12 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
     parser.add_argument(
         "--log-format", choices=("plain", "full", "json"), default=default("LOG_FORMAT", "plain")
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(default("METRICS_PORT", "9090")),
+        help="serve Prometheus metrics at :PORT/metrics; 0 disables (default 9090)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", default=default("VERBOSE", "") == "true")
 
 
@@ -109,6 +117,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         policy=load_policy(args.policy),
         log_format=args.log_format,
         verbose=args.verbose,
+        metrics_port=args.metrics_port,
     )
 
 

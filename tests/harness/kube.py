@@ -13,6 +13,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "ecr.pullsecrets.dev", "v1alpha1", "ecrpullsecrets"
+CLUSTER_PLURAL = "clusterecrpullsecrets"
 T = TypeVar("T")
 
 
@@ -48,8 +49,8 @@ class Kube:
             timeout=60,
         )
 
-    def create_namespace(self, name: str) -> None:
-        self.core.create_namespace({"metadata": {"name": name}})
+    def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        self.core.create_namespace({"metadata": {"name": name, "labels": dict(labels or {})}})
 
     def delete_namespace(self, name: str) -> None:
         self.core.delete_namespace(name)
@@ -85,6 +86,41 @@ class Kube:
             "items"
         ]
         return items
+
+    # -- ClusterEcrPullSecrets ---------------------------------------------------------------
+
+    def create_ceps(self, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterEcrPullSecret",
+                "metadata": {"name": name}, "spec": dict(spec)}  # fmt: skip
+        return _json(self.custom.create_cluster_custom_object, GROUP, VERSION, CLUSTER_PLURAL, body)
+
+    def get_ceps(self, name: str) -> dict[str, Any]:
+        return _json(self.custom.get_cluster_custom_object, GROUP, VERSION, CLUSTER_PLURAL, name)
+
+    def patch_ceps(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return _json(self.custom.patch_cluster_custom_object, GROUP, VERSION, CLUSTER_PLURAL, name,
+                     dict(patch), _content_type="application/merge-patch+json")  # fmt: skip
+
+    def delete_ceps(self, name: str) -> None:
+        self.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_PLURAL, name)
+
+    def ceps_exists(self, name: str) -> bool:
+        try:
+            self.get_ceps(name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def label_namespace(self, name: str, labels: Mapping[str, str | None]) -> None:
+        self.core.patch_namespace(name, {"metadata": {"labels": dict(labels)}})
+
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
+        self.core.patch_namespace(name, {"metadata": {"annotations": dict(annotations)}})
+
+    def service_account(self, namespace: str, name: str) -> dict[str, Any]:
+        return _json(self.core.read_namespaced_service_account, name, namespace)
 
     def delete_eps(self, namespace: str, name: str) -> None:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)

@@ -33,9 +33,11 @@ class OperatorProcess:
         self._args = list(args)
         self._proc: subprocess.Popen[bytes] | None = None
         self._port = 0
+        self.metrics_port = 0
 
     def start(self) -> OperatorProcess:
         self._port = _free_port()
+        self.metrics_port = _free_port()
         argv = [
             sys.executable,
             "-m",
@@ -44,6 +46,8 @@ class OperatorProcess:
             "--verbose",
             "--liveness",
             f"http://127.0.0.1:{self._port}/healthz",
+            "--metrics-port",
+            str(self.metrics_port),
             *self._args,
         ]
         with self.log_path.open("ab") as log:
@@ -69,6 +73,11 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        """One Prometheus scrape of the operator, in the text format."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
 
     def _wait_live(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT

@@ -248,7 +248,7 @@ def test_token_never_appears_in_logs_events_or_status(
         "status": json.dumps(kube.get_eps(namespace, "app")),
     }
     # kopf logs handler invocations at DEBUG: the grep covers the most verbose output there is.
-    assert "Handler 'register.<locals>.observed' is invoked." in haystacks["operator log"]
+    assert "Handler 'register.<locals>.namespaced_resource' is invoked." in haystacks["operator log"]
     for where, text in haystacks.items():
         leaked = [t for t in forms if t in text]
         assert not leaked, f"{len(leaked)} forms of issued tokens found in the {where}"

@@ -28,6 +28,11 @@ _REASONS = {
 }
 
 
+def is_throttling(code: str) -> bool:
+    """Whether an AWS error code means "slow down"."""
+    return _REASONS.get(code) == "Throttled"
+
+
 class AwsCallFailed(Exception):
     """An AWS call failed; `reason` is a stable CamelCase word, `message` is safe to show."""
 

@@ -8,7 +8,7 @@ until shortly before their credentials expire.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +19,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
 from ecr_pull_secrets import __version__
-from ecr_pull_secrets.aws.errors import classify
+from ecr_pull_secrets.aws.errors import classify, is_throttling
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.metrics import AwsResult, Metrics
 from ecr_pull_secrets.model.identity import Chain, OperatorIdentity, StaticKeys, WebIdentity, session_name
 
 # botocore's "standard" retry mode already retries throttling and transient errors with backoff.
@@ -48,6 +49,7 @@ class ChainSession:
     expires_at: datetime | None
     limiter: RateLimiter
     config: Config
+    metrics: Metrics | None = None
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,6 +60,10 @@ class ChainSession:
                 client = self.session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
                 # Every HTTP attempt, retries included, waits for the shared rate limit.
                 client.meta.events.register("before-send", self._throttle)
+                if self.metrics is not None:
+                    counted = _CallCounter(self.metrics, service)
+                    client.meta.events.register("after-call", counted.after_call)
+                    client.meta.events.register("after-call-error", counted.after_call_error)
                 self._clients[key] = client
             return self._clients[key]
 
@@ -76,11 +82,13 @@ class SessionResolver:
         limiter: RateLimiter,
         clock: Callable[[], datetime],
         config: Config = CLIENT_CONFIG,
+        metrics: Metrics | None = None,
     ) -> None:
         self._mint_token = mint_token
         self._limiter = limiter
         self._clock = clock
         self._config = config
+        self._metrics = metrics
         self._sessions: dict[tuple[str, str], ChainSession] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -162,7 +170,31 @@ class SessionResolver:
     def _wrap(
         self, session: boto3.session.Session, partition: str, expires_at: datetime | None
     ) -> ChainSession:
-        return ChainSession(session, partition, expires_at, self._limiter, self._config)
+        return ChainSession(session, partition, expires_at, self._limiter, self._config, self._metrics)
+
+
+@dataclass(frozen=True)
+class _CallCounter:
+    """botocore hooks counting one client's API calls (after its retries) by result.
+
+    Like every botocore hook they must return None: a value would be taken as the response."""
+
+    metrics: Metrics
+    service: str
+
+    def after_call(self, http_response: Any, parsed: Mapping[str, Any], model: Any, **_: Any) -> None:
+        self.metrics.aws_request(self.service, str(model.name), _result(http_response.status_code, parsed))
+
+    def after_call_error(self, event_name: str, **_: Any) -> None:
+        """No HTTP response at all (connection refused, timeout): event `after-call-error.SERVICE.OP`."""
+        self.metrics.aws_request(self.service, event_name.rsplit(".", 1)[-1], "error")
+
+
+def _result(status: int, parsed: Mapping[str, Any]) -> AwsResult:
+    if status < 300:
+        return "success"
+    code = str((parsed.get("Error") or {}).get("Code", ""))
+    return "throttled" if status == 429 or is_throttling(code) else "error"
 
 
 def _session_from(credentials: dict[str, Any]) -> boto3.session.Session:

@@ -1,4 +1,8 @@
-"""One pass over one EcrPullSecret: decide (pure), then apply the effects."""
+"""One pass over one EcrPullSecret or ClusterEcrPullSecret: decide (pure), then apply the effects.
+
+A namespaced resource serves its own namespace; a cluster one, every namespace in its scope.
+Either way all its Secrets hold the same tokens, obtained once per renewal window.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +11,29 @@ import base64
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ecr_pull_secrets.aws.broker import TokenBroker, TokenKey
 from ecr_pull_secrets.aws.errors import AwsCallFailed
+from ecr_pull_secrets.handlers.view import ClusterView
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.resources import Resources
-from ecr_pull_secrets.kube.secrets import ExistingSecret, Secrets
+from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.credential import RegistryToken
-from ecr_pull_secrets.model.identity import (
-    OPERATOR_CHAIN,
-    Chain,
-    StaticKeys,
-    WebIdentity,
-    session_tags,
-)
+from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, WebIdentity, session_tags
 from ecr_pull_secrets.model.policy import Policy
 from ecr_pull_secrets.model.resource import InvalidSpec, Resource, Spec, parse_resource, parse_status
-from ecr_pull_secrets.plan import content, policy, renewal, status
+from ecr_pull_secrets.plan import content, fanout, policy, renewal, status, targets
+from ecr_pull_secrets.plan.fanout import SecretState
 from ecr_pull_secrets.plan.renewal import RenewalPolicy, Trigger
 
 log = logging.getLogger(__name__)
+
+# A name taken by a Secret we may not touch is looked at again after this long, not on every event.
+CONFLICT_RETRY = timedelta(seconds=30)
 
 
 class EventSink(Protocol):
@@ -45,8 +48,16 @@ class Outcome:
     """Set when this pass wrote an attempt into status, so the caller can wait for its echo."""
 
 
-class SecretConflict(Exception):
-    """The Secret name is taken by an object this resource does not own."""
+@dataclass(frozen=True)
+class Held:
+    """The tokens a resource's Secrets hold now: lets a deleted or edited Secret, or a new
+    namespace, be served without asking AWS again. A cache only; after a restart it is empty."""
+
+    credentials: Mapping[str, Credential]
+    issued_at: datetime
+    expires_at: datetime
+    chain_key: str
+    identity: str
 
 
 class AuthUnresolved(Exception):
@@ -61,19 +72,30 @@ class Reconciler:
         service_accounts: ServiceAccounts,
         resources: Resources,
         broker: TokenBroker,
+        view: ClusterView,
         renewal_policy: RenewalPolicy,
         namespace_policy: Policy,
         clock: Callable[[], datetime],
         events: EventSink,
+        watched: tuple[str, ...] = (),
     ) -> None:
+        self._watched = watched
         self._secrets = secrets
         self._service_accounts = service_accounts
         self._resources = resources
         self._broker = broker
+        self._view = view
         self._policy = renewal_policy
         self._namespace_policy = namespace_policy
         self._clock = clock
         self._events = events
+        self._held: dict[str, Held] = {}
+        self._conflicts: dict[tuple[str, str], datetime] = {}
+
+    def forget(self, uid: str) -> None:
+        self._held.pop(uid, None)
+        for key in [k for k in self._conflicts if k[0] == uid]:
+            del self._conflicts[key]
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         now = self._clock()
@@ -82,83 +104,119 @@ class Reconciler:
         except InvalidSpec as error:
             await self._report_rejected(body, "InvalidSpec", str(error), now)
             return Outcome(wake_at=None)
+        if body["metadata"].get("deletionTimestamp"):
+            await self._finalize(body, resource)
+            return Outcome(wake_at=None)
         refusal = policy.check(self._namespace_policy, resource.namespace, resource.spec.auth)
         if refusal is not None:
             # Not retried: only a spec change (or a new policy and a restart) can change the answer.
             await self._report_rejected(body, "AuthNotAllowed", refusal.message, now)
             return Outcome(wake_at=None)
-        decision = renewal.decide(resource, now, self._policy)
-        if not decision.due(now):
-            return Outcome(wake_at=decision.at)
-        assert decision.trigger is not None
-        try:
-            issued = await self._issue(resource, decision.trigger, now)
-        except (AwsCallFailed, KubeError, SecretConflict, AuthUnresolved) as error:
-            return await self._fail(body, resource, _failure(error), now)
-        patch = status.success(resource, issued, decision.trigger, now)
-        await asyncio.to_thread(self._resources.patch_status, resource.namespace, resource.name, patch)
-        reason = patch["conditions"][0]["reason"]
-        message = patch["conditions"][0]["message"]
-        self._events(body, type="Normal", reason=reason, message=message)
-        log.info("%s/%s: %s (%s)", resource.namespace, resource.name, message, decision.trigger)
-        return Outcome(wake_at=issued.renewal_time, attempted_at=now.replace(microsecond=0))
+        await self._keep_finalizer(body, resource)
+        return await self._reconcile(body, resource, now)
 
-    async def _issue(self, resource: Resource, trigger: Trigger, now: datetime) -> status.Issued:
-        spec = resource.spec
-        existing = await asyncio.to_thread(self._secrets.get, resource.namespace, spec.secret_name)
-        if existing is not None and not content.is_controlled_by(existing.metadata, resource.uid):
-            raise SecretConflict(
-                f"Secret {spec.secret_name} already exists and is not managed by this {api.KIND}; "
-                "rename spec.secretName or delete that Secret"
+    async def _reconcile(self, body: Mapping[str, Any], resource: Resource, now: datetime) -> Outcome:
+        spec, uid = resource.spec, resource.uid
+        namespaces = targets.target_namespaces(resource, self._view.namespaces(), self._watched)
+        hosts = [r.host for r in spec.registries]
+        states = {
+            ns: fanout.examine(
+                self._view.secret(ns, spec.secret_name), uid, hosts, resource.status.expires_at
             )
+            for ns in namespaces
+        }
+        drift = [ns for ns, state in states.items() if state in (SecretState.MISSING, SecretState.STALE)]
+        retry_conflicts = [ns for ns in drift if self._conflicts.get((uid, ns), now) <= now]
+        decision = renewal.decide(resource, now, self._policy, drift=bool(retry_conflicts))
+
+        base: dict[str, Any] | None = None
+        failures: list[status.NamespaceFailure] = []
+        attempted = False
+        if decision.due(now):
+            assert decision.trigger is not None
+            held = self._current(resource)
+            try:
+                if decision.trigger is Trigger.REPAIR and held is not None:
+                    write_to = retry_conflicts
+                else:
+                    held = await self._issue(resource, decision.trigger, now)
+                    write_to = [ns for ns in namespaces if states[ns] is not SecretState.FOREIGN]
+            except (AwsCallFailed, KubeError, AuthUnresolved) as error:
+                base = await self._failed(body, resource, _failure(error), now)
+                attempted = True
+            else:
+                failures += await self._write_all(body, resource, held, write_to, now)
+                if held.expires_at != resource.status.expires_at:
+                    base = await self._issued(body, resource, held, decision.trigger, now)
+                    attempted = True
+        failures += [
+            status.NamespaceFailure(ns, "SecretConflict", self._taken_message(resource, ns))
+            for ns, state in states.items()
+            if state is SecretState.FOREIGN
+        ]
+        failures += [
+            status.NamespaceFailure(ns, "SecretConflict", self._conflict_message(resource))
+            for ns in drift
+            if ns not in retry_conflicts
+        ]
+        await self._clean_up(resource, namespaces)
+        await self._patch_accounts(resource, namespaces)
+        await self._write_status(
+            body, resource, len(namespaces), sorted(failures, key=_by_namespace), base, now
+        )
+
+        wake = self._next_look(resource, decision, now)
+        return Outcome(wake_at=wake, attempted_at=now.replace(microsecond=0) if attempted else None)
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _current(self, resource: Resource) -> Held | None:
+        held = self._held.get(resource.uid)
+        if held is None or held.expires_at != resource.status.expires_at or held.expires_at <= self._clock():
+            return None
+        return held
+
+    async def _issue(self, resource: Resource, trigger: Trigger, now: datetime) -> Held:
+        spec = resource.spec
         chain = await self._chain(resource)
         owner = (resource.namespace, resource.name)
         valid_until = renewal.acceptable_expiry(now, spec.renew_before, self._policy)
-        reusable = {} if existing is None else content.tokens_in(existing.metadata, existing.data, chain.key)
+        reusable = await self._reusable(resource, chain)
         groups = sorted(spec.token_groups)
-        tokens = dict(
-            zip(
-                groups,
-                await asyncio.gather(
-                    *(
-                        self._token(
-                            chain,
-                            spec=spec,
-                            group=group,
-                            reusable=reusable,
-                            valid_until=valid_until,
-                            owner=owner,
-                            trigger=trigger,
-                        )
-                        for group in groups
-                    )
-                ),
-                strict=True,
+        fetched = await asyncio.gather(
+            *(
+                self._token(
+                    chain,
+                    spec=spec,
+                    group=g,
+                    reusable=reusable,
+                    until=valid_until,
+                    owner=owner,
+                    trigger=trigger,
+                )
+                for g in groups
             )
         )
-        identity = await self._broker.identity(chain, spec.partition, owner)
-        expires_at = min(t.expires_at for t in tokens.values())
-        issued_at = min(t.issued_at for t in tokens.values())
-        manifest = content.desired_secret(
-            name=spec.secret_name,
-            namespace=resource.namespace,
-            owner=content.Owner(f"{api.GROUP}/{api.VERSION}", api.KIND, resource.name, resource.uid),
+        tokens = dict(zip(groups, fetched, strict=True))
+        held = Held(
             credentials={r.host: tokens[(r.region, r.public)].credential for r in spec.registries},
-            issued_at=issued_at,
-            expires_at=expires_at,
+            issued_at=min(t.issued_at for t in tokens.values()),
+            expires_at=min(t.expires_at for t in tokens.values()),
             chain_key=chain.key,
+            identity=await self._broker.identity(chain, spec.partition, owner),
         )
-        await self._write(existing, manifest)
-        await self._drop_renamed(resource)
-        return status.Issued(
-            secret_name=spec.secret_name,
-            registries=len(spec.registries),
-            expires_at=expires_at,
-            renewal_time=renewal.renewal_time(
-                issued_at, expires_at, spec.renew_before, resource.uid, self._policy
-            ),
-            identity=identity,
-        )
+        self._held[resource.uid] = held
+        return held
+
+    async def _reusable(self, resource: Resource, chain: Chain) -> dict[str, RegistryToken]:
+        """A namespaced resource may reuse what its own Secret holds (after a restart, say); a
+        cluster one never trusts a Secret in a tenant's namespace as a source for the others."""
+        if resource.spec.scope is not None:
+            return {}
+        mine = self._view.secret(resource.namespace, resource.spec.secret_name)
+        if mine is None or mine.controller_uid != resource.uid:
+            return {}
+        return content.tokens_in({"annotations": mine.annotations}, mine.data, chain.key)
 
     async def _token(
         self,
@@ -167,33 +225,33 @@ class Reconciler:
         spec: Spec,
         group: tuple[str, bool],
         reusable: dict[str, RegistryToken],
-        valid_until: datetime,
+        until: datetime,
         owner: tuple[str, str],
         trigger: Trigger,
     ) -> RegistryToken:
-        """The broker's token, or one this resource's own Secret still holds from the same chain."""
         region, public = group
         key = TokenKey(chain.key, spec.partition, region, public)
         forced = trigger is Trigger.FORCED
-        if not forced and self._broker.cached(key, valid_until) is None:
+        if not forced and self._broker.cached(key, until) is None:
             for registry in spec.registries:
                 held = reusable.get(registry.host)
-                if (registry.region, registry.public) == group and held and held.expires_at > valid_until:
+                if (registry.region, registry.public) == group and held and held.expires_at > until:
                     return held
-        return await self._broker.token(chain, key, valid_until, owner=owner, fresh=forced)
+        return await self._broker.token(chain, key, until, owner=owner, fresh=forced)
 
     async def _chain(self, resource: Resource) -> Chain:
         """Resolve spec.auth's references against the cluster into a credential chain."""
-        auth, namespace = resource.spec.auth, resource.namespace
+        auth = resource.spec.auth
         start: StaticKeys | WebIdentity | None = None
         if auth.service_account is not None:
             ref = auth.service_account
+            namespace = ref.namespace or resource.namespace
             role = ref.role_arn
             if role is None:
                 try:
                     role = await asyncio.to_thread(self._service_accounts.role_arn, namespace, ref.name)
                 except KubeError as error:
-                    raise AuthUnresolved(f"ServiceAccount {ref.name}: {error}") from None
+                    raise AuthUnresolved(f"ServiceAccount {namespace}/{ref.name}: {error}") from None
                 if role is None:
                     raise AuthUnresolved(
                         f"ServiceAccount {ref.name} has no eks.amazonaws.com/role-arn annotation and "
@@ -207,13 +265,14 @@ class Reconciler:
         return Chain(
             start=start or OPERATOR_CHAIN.start,
             hops=auth.role_chain,
-            tags=session_tags(namespace, resource.name) if auth.role_chain else (),
+            tags=session_tags(resource.namespace, resource.name) if auth.role_chain else (),
         )
 
     async def _static_keys(self, resource: Resource) -> StaticKeys:
         ref = resource.spec.auth.secret
         assert ref is not None
-        secret = await asyncio.to_thread(self._secrets.get, resource.namespace, ref.name)
+        namespace = ref.namespace or resource.namespace
+        secret = await asyncio.to_thread(self._secrets.get, namespace, ref.name)
         if secret is None:
             raise AuthUnresolved(f"Secret {ref.name} named in spec.auth.secretRef does not exist")
         values = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
@@ -224,7 +283,7 @@ class Reconciler:
             )
         meta = secret.metadata
         return StaticKeys(
-            namespace=resource.namespace,
+            namespace=namespace,
             secret=ref.name,
             version=f"{meta.get('uid')}:{meta.get('resourceVersion')}",
             access_key_id=access_key,
@@ -232,31 +291,234 @@ class Reconciler:
             session_token=values.get(ref.session_token_key) or None,
         )
 
-    async def _write(self, existing: ExistingSecret | None, manifest: Mapping[str, Any]) -> None:
-        if existing is None:
-            await asyncio.to_thread(self._secrets.create, manifest)
-        elif existing.data != manifest["data"] or not _has_metadata(existing.metadata, manifest["metadata"]):
-            await asyncio.to_thread(self._secrets.update, manifest)
+    # -- Secrets -----------------------------------------------------------------------------
 
-    async def _drop_renamed(self, resource: Resource) -> None:
-        """After spec.secretName changes, the Secret this resource made under the old name goes."""
-        old = resource.status.secret_name
-        if not old or old == resource.spec.secret_name:
+    async def _write_all(
+        self, body: Mapping[str, Any], resource: Resource, held: Held, namespaces: list[str], now: datetime
+    ) -> list[status.NamespaceFailure]:
+        results = await asyncio.gather(*(self._write(body, resource, held, ns, now) for ns in namespaces))
+        return [failure for failure in results if failure is not None]
+
+    async def _write(
+        self, body: Mapping[str, Any], resource: Resource, held: Held, namespace: str, now: datetime
+    ) -> status.NamespaceFailure | None:
+        spec = resource.spec
+        kind_version = f"{api.GROUP}/{api.VERSION}"
+        manifest = content.desired_secret(
+            name=spec.secret_name,
+            namespace=namespace,
+            owner=content.Owner(kind_version, resource.kind, resource.name, resource.uid),
+            credentials=held.credentials,
+            issued_at=held.issued_at,
+            expires_at=held.expires_at,
+            chain_key=held.chain_key,
+        )
+        cached = self._view.secret(namespace, spec.secret_name)
+        try:
+            if cached is not None and cached.controller_uid == resource.uid:
+                written = await asyncio.to_thread(self._secrets.update, manifest)
+            else:
+                written = await self._create_or_adopt(resource, manifest)
+        except _Conflict as conflict:
+            self._conflicts[(resource.uid, namespace)] = now + CONFLICT_RETRY
+            self._warn_once(body, resource, namespace, "SecretConflict", str(conflict))
+            return status.NamespaceFailure(namespace, "SecretConflict", str(conflict))
+        except KubeError as error:
+            self._warn_once(body, resource, namespace, "KubernetesError", str(error))
+            return status.NamespaceFailure(namespace, "KubernetesError", str(error))
+        self._conflicts.pop((resource.uid, namespace), None)
+        self._view.wrote(written)
+        return None
+
+    async def _create_or_adopt(self, resource: Resource, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        try:
+            return await asyncio.to_thread(self._secrets.create, manifest)
+        except KubeError as error:
+            if error.status != 409:
+                raise
+        existing = await asyncio.to_thread(self._secrets.get, meta["namespace"], meta["name"])
+        if existing is None:  # gone again in between: the next pass creates it
+            raise _Conflict(f"Secret {meta['name']} was being replaced; retrying")
+        controller = next(
+            (r for r in existing.metadata.get("ownerReferences") or () if r.get("controller")), None
+        )
+        if controller is not None and controller.get("uid") != resource.uid:
+            raise _Conflict(
+                f"Secret {meta['name']} is managed by {controller.get('kind')} {controller.get('name')}; "
+                "two resources may not write one Secret"
+            )
+        if controller is None and resource.spec.secret_policy != "Adopt":
+            raise _Conflict(self._conflict_message(resource))
+        if existing.type != api.SECRET_TYPE:
+            raise _Conflict(
+                f"Secret {meta['name']} has type {existing.type}, which cannot become {api.SECRET_TYPE}"
+            )
+        return await asyncio.to_thread(self._secrets.update, manifest)
+
+    def _taken_message(self, resource: Resource, namespace: str) -> str:
+        secret = self._view.secret(namespace, resource.spec.secret_name)
+        holder = secret.controller if secret is not None and secret.controller else "another resource"
+        name = resource.spec.secret_name
+        return f"Secret {name} is managed by {holder}; two resources may not write one Secret"
+
+    def _conflict_message(self, resource: Resource) -> str:
+        return (
+            f"Secret {resource.spec.secret_name} already exists and is not managed by this {resource.kind}; "
+            "rename spec.secretName, delete that Secret, or set spec.secretPolicy: Adopt"
+        )
+
+    async def _clean_up(self, resource: Resource, namespaces: list[str]) -> None:
+        """Secrets this resource made where it no longer should be: out of scope, or renamed."""
+        wanted = {(ns, resource.spec.secret_name) for ns in namespaces}
+        for secret in self._view.secrets_of(resource.uid):
+            if (secret.namespace, secret.name) not in wanted:
+                try:
+                    await asyncio.to_thread(self._secrets.delete, secret.namespace, secret.name, secret.uid)
+                    self._view.gone(secret.namespace, secret.name, secret.uid)
+                except KubeError as error:
+                    log.warning(
+                        "%s: could not remove %s/%s: %s", _ref(resource), secret.namespace, secret.name, error
+                    )
+
+    # -- ServiceAccounts and the finalizer -------------------------------------------------
+
+    async def _patch_accounts(self, resource: Resource, namespaces: list[str]) -> None:
+        name = resource.spec.secret_name
+        wanted = [
+            sa
+            for ns in namespaces
+            for sa in targets.target_service_accounts(
+                resource.spec.service_accounts, self._view.service_accounts(ns)
+            )
+        ]
+        changes = fanout.account_changes(wanted, self._view.accounts_with(name), name)
+        await self._apply_accounts(resource, changes)
+
+    async def _apply_accounts(self, resource: Resource, changes: fanout.AccountChanges) -> None:
+        name = resource.spec.secret_name
+        calls = [
+            *(asyncio.to_thread(self._service_accounts.add_pull_secret, sa, name) for sa in changes.add),
+            *(
+                asyncio.to_thread(self._service_accounts.remove_pull_secret, sa, name)
+                for sa in changes.remove
+            ),
+        ]
+        for result in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(result, KubeError):
+                # 409: our view was older than the account; its watch event brings us back.
+                log.log(
+                    logging.DEBUG if result.status == 409 else logging.WARNING,
+                    "%s: %s",
+                    _ref(resource),
+                    result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _keep_finalizer(self, body: Mapping[str, Any], resource: Resource) -> None:
+        """Only resources that patch ServiceAccounts get one; Secrets go by garbage collection."""
+        finalizers = list(body["metadata"].get("finalizers") or [])
+        needed = resource.spec.service_accounts is not None
+        if needed == (api.FINALIZER in finalizers):
             return
-        previous = await asyncio.to_thread(self._secrets.get, resource.namespace, old)
-        if previous is not None and content.is_controlled_by(previous.metadata, resource.uid):
-            await asyncio.to_thread(self._secrets.delete, resource.namespace, old, previous.metadata["uid"])
+        if not needed:
+            await self._apply_accounts(
+                resource,
+                fanout.account_changes(
+                    [], self._view.accounts_with(resource.spec.secret_name), resource.spec.secret_name
+                ),
+            )
+        updated = [*finalizers, api.FINALIZER] if needed else [f for f in finalizers if f != api.FINALIZER]
+        await asyncio.to_thread(
+            self._resources.set_finalizers,
+            resource.kind,
+            resource.namespace,
+            resource.name,
+            updated,
+            body["metadata"]["resourceVersion"],
+        )
 
-    async def _fail(
+    async def _finalize(self, body: Mapping[str, Any], resource: Resource) -> None:
+        finalizers = list(body["metadata"].get("finalizers") or [])
+        self.forget(resource.uid)
+        if api.FINALIZER not in finalizers:
+            return
+        name = resource.spec.secret_name
+        await self._apply_accounts(resource, fanout.account_changes([], self._view.accounts_with(name), name))
+        try:
+            await asyncio.to_thread(
+                self._resources.set_finalizers,
+                resource.kind,
+                resource.namespace,
+                resource.name,
+                [f for f in finalizers if f != api.FINALIZER],
+                body["metadata"]["resourceVersion"],
+            )
+        except KubeError as error:
+            if error.status != 404:  # gone already: an older event was replayed
+                raise
+
+    # -- status and Events -------------------------------------------------------------------
+
+    async def _issued(
+        self, body: Mapping[str, Any], resource: Resource, held: Held, trigger: Trigger, now: datetime
+    ) -> dict[str, Any]:
+        spec = resource.spec
+        renew_at = renewal.renewal_time(
+            held.issued_at, held.expires_at, spec.renew_before, resource.uid, self._policy
+        )
+        issued = status.Issued(
+            secret_name=spec.secret_name,
+            registries=len(spec.registries),
+            expires_at=held.expires_at,
+            renewal_time=renew_at,
+            identity=held.identity,
+        )
+        patch = status.success(resource, issued, trigger, now)
+        ready = patch["conditions"][0]
+        self._events(body, type="Normal", reason=ready["reason"], message=ready["message"])
+        log.info("%s: %s (%s)", _ref(resource), ready["message"], trigger)
+        return patch
+
+    async def _failed(
         self, body: Mapping[str, Any], resource: Resource, failed: status.Failure, now: datetime
-    ) -> Outcome:
+    ) -> dict[str, Any]:
         retry_at = now + renewal.backoff(resource.status.failed_attempts + 1, self._policy)
         patch = status.failure(resource, failed, retry_at, now)
-        await asyncio.to_thread(self._resources.patch_status, resource.namespace, resource.name, patch)
         message = next(c["message"] for c in patch["conditions"] if c["type"] == status.DEGRADED)
         self._events(body, type="Warning", reason=failed.reason, message=message)
-        log.warning("%s/%s: %s", resource.namespace, resource.name, message)
-        return Outcome(wake_at=retry_at, attempted_at=now.replace(microsecond=0))
+        log.warning("%s: %s", _ref(resource), message)
+        return patch
+
+    async def _write_status(  # noqa: PLR0917  # one call site, every argument named there
+        self,
+        body: Mapping[str, Any],
+        resource: Resource,
+        targeted: int,
+        failures: list[status.NamespaceFailure],
+        base: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        patch = status.fanout(resource, targets=targeted, failures=failures, base=base, now=now)
+        current = body.get("status") or {}
+        if all(current.get(key) == value for key, value in patch.items()):
+            return  # nothing new: a restart with everything fresh writes nothing
+        await asyncio.to_thread(
+            self._resources.patch_status, resource.kind, resource.namespace, resource.name, patch
+        )
+
+    def _warn_once(
+        self, body: Mapping[str, Any], resource: Resource, namespace: str, reason: str, message: str
+    ) -> None:
+        said = any(
+            f.get("namespace") == namespace and f.get("reason") == reason
+            for f in resource.status.failed_namespaces
+        )
+        if not said:
+            where = "" if resource.spec.scope is None else f"namespace {namespace}: "
+            self._events(body, type="Warning", reason=reason, message=f"{where}{message}")
+            log.warning("%s: %s%s", _ref(resource), where, message)
 
     async def _report_rejected(
         self, body: Mapping[str, Any], reason: str, message: str, now: datetime
@@ -265,13 +527,32 @@ class Reconciler:
         generation = int(meta.get("generation") or 0)
         current = parse_status(body.get("status") or {})
         ready = next((c for c in current.conditions if c.get("type") == status.READY), {})
-        said = (ready.get("reason"), ready.get("message"), ready.get("observedGeneration"))
-        if said == (reason, message, generation):
+        if (ready.get("reason"), ready.get("message"), ready.get("observedGeneration")) == (
+            reason,
+            message,
+            generation,
+        ):
             return  # already said; repeating it would only make noise
         patch = status.rejected(current.conditions, generation, reason, message, now)
-        await asyncio.to_thread(self._resources.patch_status, meta["namespace"], meta["name"], patch)
+        kind = body.get("kind") or api.KIND
+        await asyncio.to_thread(
+            self._resources.patch_status, kind, meta.get("namespace") or "", meta["name"], patch
+        )
         self._events(body, type="Warning", reason=reason, message=message)
-        log.warning("%s/%s: %s: %s", meta["namespace"], meta["name"], reason, message)
+        log.warning("%s %s/%s: %s: %s", kind, meta.get("namespace") or "", meta["name"], reason, message)
+
+    def _next_look(self, resource: Resource, decision: renewal.Decision, now: datetime) -> datetime | None:
+        """The plan's next time, or sooner if a conflicting namespace is due for another look."""
+        retries = [at for (uid, _), at in self._conflicts.items() if uid == resource.uid and at > now]
+        candidates = [t for t in (decision.at if decision.at > now else None, *retries) if t is not None]
+        if decision.trigger is None or not decision.due(now):
+            return min(candidates, default=None)
+        # Just acted: look again when the new renewal time (in status, soon echoed) comes.
+        return min(candidates, default=now + timedelta(seconds=1))
+
+
+class _Conflict(Exception):
+    """The Secret name is taken by an object this resource may not write."""
 
 
 def latest_attempt(body: Mapping[str, Any]) -> datetime | None:
@@ -282,15 +563,18 @@ def latest_attempt(body: Mapping[str, Any]) -> datetime | None:
 def _failure(error: Exception) -> status.Failure:
     if isinstance(error, AwsCallFailed):
         return status.Failure(error.reason, error.message)
-    if isinstance(error, SecretConflict):
-        return status.Failure("SecretConflict", str(error))
     if isinstance(error, AuthUnresolved):
         return status.Failure("AuthUnresolved", str(error))
     return status.Failure("KubernetesError", str(error))
 
 
-def _has_metadata(actual: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    labels, annotations = actual.get("labels") or {}, actual.get("annotations") or {}
-    return all(labels.get(k) == v for k, v in wanted["labels"].items()) and all(
-        annotations.get(k) == v for k, v in wanted["annotations"].items()
+def _by_namespace(failure: status.NamespaceFailure) -> str:
+    return failure.namespace
+
+
+def _ref(resource: Resource) -> str:
+    return (
+        f"{resource.kind} {resource.namespace}/{resource.name}"
+        if resource.namespace
+        else f"{resource.kind} {resource.name}"
     )

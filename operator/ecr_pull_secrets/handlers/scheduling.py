@@ -30,9 +30,14 @@ ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 class Scheduler:
     def __init__(
-        self, reconcile: Reconcile, observed_attempt: Observed, clock: Callable[[], datetime]
+        self,
+        reconcile: Reconcile,
+        observed_attempt: Observed,
+        clock: Callable[[], datetime],
+        forget: Callable[[str], None] = lambda uid: None,
     ) -> None:
         self._reconcile = reconcile
+        self._on_forget = forget
         self._observed_attempt = observed_attempt
         self._clock = clock
         self._bodies: dict[str, Mapping[str, Any]] = {}
@@ -50,6 +55,17 @@ class Scheduler:
             self._tasks[uid] = asyncio.create_task(self._loop(uid), name=f"reconcile/{uid}")
         self._kicks[uid].set()
 
+    def kick(self, uid: str) -> None:
+        """Something the resource depends on changed (its Secret, say): look at it again."""
+        kick = self._kicks.get(uid)
+        if kick is not None:
+            kick.set()
+
+    def kick_where(self, concerned: Callable[[Mapping[str, Any]], bool]) -> None:
+        for uid, body in self._bodies.items():
+            if concerned(body):
+                self._kicks[uid].set()
+
     @property
     def tracked(self) -> int:
         return len(self._tasks)
@@ -61,6 +77,7 @@ class Scheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _forget(self, uid: str) -> None:
+        self._on_forget(uid)
         task = self._tasks.pop(uid, None)
         if task is not None:
             task.cancel()
@@ -117,4 +134,5 @@ async def _sleep_or_kick(kick: asyncio.Event, seconds: float) -> None:
 
 def _name(body: Mapping[str, Any]) -> str:
     meta = body.get("metadata", {})
-    return f"{meta.get('namespace')}/{meta.get('name')}"
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{body.get('kind', 'resource')} {where}{meta.get('name')}"

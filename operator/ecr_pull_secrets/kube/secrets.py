@@ -33,25 +33,27 @@ class Secrets:
             raise
         return ExistingSecret(body.get("metadata", {}), body.get("type", ""), body.get("data") or {})
 
-    def create(self, manifest: Mapping[str, Any]) -> None:
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Returns the Secret as stored."""
         namespace = manifest["metadata"]["namespace"]
-        raw_json(
+        return raw_json(
             self._core.create_namespaced_secret,
             f"create Secret {namespace}/{manifest['metadata']['name']}",
             namespace,
             manifest,
         )
 
-    def update(self, manifest: Mapping[str, Any]) -> None:
-        """A merge patch: our data, labels and annotations win; anybody else's stay."""
+    def update(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """A strategic merge patch: our data, labels, annotations and owner reference win; anybody
+        else's labels, annotations and owner references stay (that is how adoption keeps them)."""
         meta = manifest["metadata"]
-        raw_json(
+        return raw_json(
             self._core.patch_namespaced_secret,
             f"update Secret {meta['namespace']}/{meta['name']}",
             meta["name"],
             meta["namespace"],
             {"metadata": meta, "data": manifest["data"]},
-            _content_type="application/merge-patch+json",
+            _content_type="application/strategic-merge-patch+json",
         )
 
     def delete(self, namespace: str, name: str, uid: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubernetes import client
 
 from ecr_pull_secrets.kube.client import raw_json
+from ecr_pull_secrets.model.cluster import ADDED_PULL_SECRETS_ANNOTATION, ServiceAccountView
 from ecr_pull_secrets.model.identity import IRSA_ROLE_ANNOTATION
 
 # The shortest lifetime the API server accepts; the token is used once, right away.
@@ -26,6 +29,35 @@ class ServiceAccounts:
         annotations = body.get("metadata", {}).get("annotations") or {}
         value = annotations.get(IRSA_ROLE_ANNOTATION)
         return str(value) if value else None
+
+    def add_pull_secret(self, account: ServiceAccountView, secret: str) -> None:
+        """imagePullSecrets has no merge key on ServiceAccounts, so the whole list is written, with
+        the resourceVersion as a precondition: someone else's concurrent edit is never lost. The
+        annotation remembers which entries we added, so we remove only our own."""
+        entries = None if secret in account.image_pull_secrets else [*account.image_pull_secrets, secret]
+        self._write(account, entries, sorted({*account.added, secret}))
+
+    def remove_pull_secret(self, account: ServiceAccountView, secret: str) -> None:
+        entries = [name for name in account.image_pull_secrets if name != secret]
+        self._write(account, entries, sorted(set(account.added) - {secret}))
+
+    def _write(self, account: ServiceAccountView, entries: list[str] | None, added: list[str]) -> None:
+        patch: dict[str, Any] = {
+            "metadata": {
+                "resourceVersion": account.resource_version,
+                "annotations": {ADDED_PULL_SECRETS_ANNOTATION: ",".join(added) or None},
+            }
+        }
+        if entries is not None:
+            patch["imagePullSecrets"] = [{"name": name} for name in entries]
+        raw_json(
+            self._core.patch_namespaced_service_account,
+            f"update imagePullSecrets of ServiceAccount {account.namespace}/{account.name}",
+            account.name,
+            account.namespace,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
 
     def mint_token(self, namespace: str, name: str, audience: str) -> str:
         body = raw_json(

@@ -34,6 +34,8 @@ class RoleHop:
 @dataclass(frozen=True)
 class ServiceAccountRef:
     name: str
+    namespace: str | None = None
+    """Only for cluster-scoped resources; others use their own namespace."""
     audience: str = DEFAULT_AUDIENCE
     role_arn: str | None = None
     """None: take the role from the ServiceAccount's eks.amazonaws.com/role-arn annotation."""
@@ -42,6 +44,7 @@ class ServiceAccountRef:
 @dataclass(frozen=True)
 class SecretRef:
     name: str
+    namespace: str | None = None
     access_key_id_key: str = "AWS_ACCESS_KEY_ID"
     secret_access_key_key: str = "AWS_SECRET_ACCESS_KEY"
     session_token_key: str = "AWS_SESSION_TOKEN"
@@ -146,6 +149,7 @@ def _parse_auth(raw: Mapping[str, Any] | None) -> Auth:
     service_account = (
         ServiceAccountRef(
             name=str(sa_raw["name"]),
+            namespace=sa_raw.get("namespace") or None,
             audience=str(sa_raw.get("audience") or DEFAULT_AUDIENCE),
             role_arn=sa_raw.get("roleArn") or None,
         )
@@ -155,6 +159,7 @@ def _parse_auth(raw: Mapping[str, Any] | None) -> Auth:
     secret = (
         SecretRef(
             name=str(secret_raw["name"]),
+            namespace=secret_raw.get("namespace") or None,
             access_key_id_key=str(secret_raw.get("accessKeyIdKey") or "AWS_ACCESS_KEY_ID"),
             secret_access_key_key=str(secret_raw.get("secretAccessKeyKey") or "AWS_SECRET_ACCESS_KEY"),
             session_token_key=str(secret_raw.get("sessionTokenKey") or "AWS_SESSION_TOKEN"),

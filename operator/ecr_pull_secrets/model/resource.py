@@ -11,6 +11,12 @@ from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
 from ecr_pull_secrets.model.identity import Auth, InvalidAuth, parse_auth
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
+from ecr_pull_secrets.model.scope import (
+    NamespaceScope,
+    ServiceAccountScope,
+    parse_namespace_scope,
+    parse_service_account_scope,
+)
 from ecr_pull_secrets.model.timestamps import parse_time
 
 
@@ -24,6 +30,11 @@ class Spec:
     secret_name: str
     renew_before: timedelta
     auth: Auth = field(default_factory=Auth)
+    service_accounts: ServiceAccountScope | None = None
+    secret_policy: str = "Fail"
+    """Fail: never touch a Secret this resource does not own. Adopt: take over an unowned one."""
+    scope: NamespaceScope | None = None
+    """Cluster-scoped resources only: the namespaces to serve."""
 
     @property
     def partition(self) -> str:
@@ -51,11 +62,14 @@ class Status:
     observed_generation: int | None = None
     force_refresh: str | None = None
     conditions: tuple[Mapping[str, Any], ...] = field(default=())
+    failed_namespaces: tuple[Mapping[str, Any], ...] = field(default=())
 
 
 @dataclass(frozen=True)
 class Resource:
+    kind: str
     namespace: str
+    """Empty for the cluster-scoped kind."""
     name: str
     uid: str
     generation: int
@@ -64,7 +78,7 @@ class Resource:
     status: Status
 
 
-def parse_spec(raw: Mapping[str, Any], default_name: str) -> Spec:
+def parse_spec(raw: Mapping[str, Any], default_name: str, *, cluster: bool = False) -> Spec:
     hosts = raw.get("registries") or []
     if not hosts:
         raise InvalidSpec("spec.registries must name at least one ECR registry")
@@ -84,11 +98,19 @@ def parse_spec(raw: Mapping[str, Any], default_name: str) -> Spec:
             f"spec.registries mixes AWS partitions ({', '.join(partitions)}); one identity cannot "
             "hold credentials in two partitions, so use one resource per partition"
         )
+    if cluster and (
+        (auth.service_account and not auth.service_account.namespace)
+        or (auth.secret and not auth.secret.namespace)
+    ):
+        raise InvalidSpec("a ClusterEcrPullSecret's serviceAccountRef or secretRef must name its namespace")
     return Spec(
         registries=registries,
         secret_name=str(raw.get("secretName") or default_name),
         renew_before=renew_before,
         auth=auth,
+        service_accounts=parse_service_account_scope(raw.get("serviceAccounts")),
+        secret_policy=str(raw.get("secretPolicy") or "Fail"),
+        scope=parse_namespace_scope(raw.get("namespaceSelector"), raw.get("namespaces")) if cluster else None,
     )
 
 
@@ -103,18 +125,21 @@ def parse_status(raw: Mapping[str, Any]) -> Status:
         observed_generation=raw.get("observedGeneration"),
         force_refresh=raw.get("forceRefresh"),
         conditions=tuple(raw.get("conditions") or ()),
+        failed_namespaces=tuple(raw.get("failedNamespaces") or ()),
     )
 
 
 def parse_resource(body: Mapping[str, Any]) -> Resource:
     """Raises InvalidSpec; the status and metadata always parse."""
     meta = body["metadata"]
+    kind = body.get("kind") or api.KIND
     return Resource(
-        namespace=meta["namespace"],
+        kind=kind,
+        namespace=meta.get("namespace") or "",
         name=meta["name"],
         uid=meta["uid"],
         generation=int(meta.get("generation") or 0),
         force_refresh=(meta.get("annotations") or {}).get(api.FORCE_REFRESH_ANNOTATION),
-        spec=parse_spec(body.get("spec") or {}, default_name=meta["name"]),
+        spec=parse_spec(body.get("spec") or {}, default_name=meta["name"], cluster=kind == api.CLUSTER_KIND),
         status=parse_status(body.get("status") or {}),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ class Owner:
     kind: str
     name: str
     uid: str
+
+
+def digest(data: Mapping[str, str]) -> str:
+    """Of the Secret's data as written: any later edit shows as a mismatch."""
+    return hashlib.sha256(data.get(api.SECRET_KEY, "").encode()).hexdigest()
 
 
 def dockerconfigjson(credentials: Mapping[str, Credential]) -> str:
@@ -44,7 +50,7 @@ def desired_secret(
     expires_at: datetime,
     chain_key: str,
 ) -> dict[str, Any]:
-    payload = dockerconfigjson(credentials)
+    data = {api.SECRET_KEY: base64.b64encode(dockerconfigjson(credentials).encode()).decode()}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -57,6 +63,7 @@ def desired_secret(
                 api.EXPIRES_AT_ANNOTATION: format_time(expires_at),
                 api.ISSUED_AT_ANNOTATION: format_time(issued_at),
                 api.CHAIN_ANNOTATION: chain_key,
+                api.CONTENT_DIGEST_ANNOTATION: digest(data),
             },
             "ownerReferences": [
                 {
@@ -68,7 +75,7 @@ def desired_secret(
                 }
             ],
         },
-        "data": {api.SECRET_KEY: base64.b64encode(payload.encode()).decode()},
+        "data": data,
     }
 
 
@@ -83,6 +90,8 @@ def tokens_in(
     annotations = metadata.get("annotations") or {}
     if annotations.get(api.CHAIN_ANNOTATION) != chain_key:
         return {}
+    if annotations.get(api.CONTENT_DIGEST_ANNOTATION) not in (None, digest(data)):
+        return {}  # edited since we wrote it
     try:
         expires_at = parse_time(annotations.get(api.EXPIRES_AT_ANNOTATION))
         issued_at = parse_time(annotations.get(api.ISSUED_AT_ANNOTATION))

@@ -19,6 +19,8 @@ class Trigger(StrEnum):
     SPEC_CHANGED = "SpecChanged"
     FORCED = "ForceRefresh"
     RENEW = "Renew"
+    REPAIR = "Repair"
+    """A Secret is missing or was edited; rewritten from the tokens held if they are current."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,9 @@ class Decision:
         return self.trigger is not None and self.at <= now
 
 
-def decide(resource: Resource, now: datetime, policy: RenewalPolicy) -> Decision:
+def decide(resource: Resource, now: datetime, policy: RenewalPolicy, *, drift: bool = False) -> Decision:
     status = resource.status
-    trigger = _trigger(resource, now)
+    trigger = _trigger(resource, now) or (Trigger.REPAIR if drift else None)
     if trigger is None:
         assert status.renewal_time is not None  # _trigger returns RENEW when it is unknown
         return Decision(None, status.renewal_time)

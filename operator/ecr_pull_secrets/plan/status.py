@@ -79,6 +79,71 @@ def failure(resource: Resource, failed: Failure, retry_at: datetime | None, now:
     }
 
 
+@dataclass(frozen=True)
+class NamespaceFailure:
+    namespace: str
+    reason: str
+    message: str
+
+
+MAX_LISTED_FAILURES = 10
+NAMESPACE_REASONS = frozenset({"SecretConflict", "KubernetesError"})
+"""Reasons that concern writing Secrets in namespaces, not obtaining tokens."""
+
+
+def fanout(
+    resource: Resource,
+    *,
+    targets: int,
+    failures: Sequence[NamespaceFailure],
+    base: Mapping[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Counts, the failing namespaces (a bounded list), and Ready as they imply it.
+
+    `base` is this pass's success or failure patch, if it made one; otherwise Ready is
+    recomputed from the namespaces alone.
+    """
+    patch = dict(base or {})
+    conditions = patch.get("conditions", resource.status.conditions)
+    ready = targets - len(failures)
+    patch["targetNamespaces"] = targets
+    patch["readyNamespaces"] = ready
+    patch["failedNamespaces"] = [
+        {"namespace": f.namespace, "reason": f.reason, "message": f.message}
+        for f in failures[:MAX_LISTED_FAILURES]
+    ] or None
+    current_ready: Mapping[str, Any] = next((c for c in conditions if c.get("type") == READY), {})
+    if failures:
+        first = failures[0]
+        if resource.spec.scope is None:
+            message = first.message
+        else:
+            listed = "; ".join(f"{f.namespace}: {f.message}" for f in failures[:3])
+            more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+            message = f"{ready} of {targets} namespaces ready; {listed}{more}"
+        patch["conditions"] = _replace(
+            conditions,
+            _condition(READY, "False", first.reason, message, resource.generation, now, conditions),
+        )
+    elif (
+        base is None
+        and current_ready.get("reason") in NAMESPACE_REASONS
+        and resource.status.expires_at is not None
+        and resource.status.expires_at > now
+    ):
+        # Recovered without a new token (e.g. a conflicting Secret was removed).
+        message = f"Secret {resource.spec.secret_name} is ready in {targets} namespace(s)"
+        if resource.spec.scope is None:
+            message = (
+                f"Secret {resource.spec.secret_name} is valid until {format_time(resource.status.expires_at)}"
+            )
+        patch["conditions"] = _replace(
+            conditions, _condition(READY, "True", "Reconciled", message, resource.generation, now, conditions)
+        )
+    return patch
+
+
 def rejected(
     conditions: Sequence[Mapping[str, Any]], generation: int, reason: str, message: str, now: datetime
 ) -> dict[str, Any]:

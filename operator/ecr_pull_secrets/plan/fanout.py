@@ -1,0 +1,62 @@
+"""Per target namespace: is the managed Secret as it should be? Which ServiceAccounts change?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView
+from ecr_pull_secrets.model.timestamps import format_time
+from ecr_pull_secrets.plan.content import digest, registries_in
+
+
+class SecretState(StrEnum):
+    OK = "OK"
+    MISSING = "Missing"
+    STALE = "Stale"
+    """Ours, but edited, outdated or for other registries: rewrite it in place."""
+    FOREIGN = "Foreign"
+    """Controlled by another resource of ours: report, never fight over it."""
+
+
+def examine(
+    secret: SecretView | None, owner_uid: str, hosts: Iterable[str], expires_at: datetime | None
+) -> SecretState:
+    """Judged from the watch cache; Secrets without our label are not in it, so a name taken by
+    a foreign Secret shows as MISSING here and as a conflict when the create is refused."""
+    if secret is None:
+        return SecretState.MISSING
+    if secret.controller_uid != owner_uid:
+        return SecretState.FOREIGN if secret.controller_uid else SecretState.MISSING
+    annotations = secret.annotations
+    fresh = (
+        secret.type == api.SECRET_TYPE
+        and secret.labels.get(api.MANAGED_BY_LABEL) == api.MANAGED_BY
+        and annotations.get(api.CONTENT_DIGEST_ANNOTATION) == digest(secret.data)
+        and expires_at is not None
+        and annotations.get(api.EXPIRES_AT_ANNOTATION) == format_time(expires_at)
+        and registries_in(secret.data) == frozenset(hosts)
+    )
+    return SecretState.OK if fresh else SecretState.STALE
+
+
+@dataclass(frozen=True)
+class AccountChanges:
+    add: tuple[ServiceAccountView, ...]
+    remove: tuple[ServiceAccountView, ...]
+
+
+def account_changes(
+    wanted: Iterable[ServiceAccountView], present: Iterable[ServiceAccountView], secret_name: str
+) -> AccountChanges:
+    """`wanted`: the accounts that should list the Secret; `present`: every account in scope of
+    cleanup. Entries someone else added are never touched, and nothing is added twice."""
+    wanted_keys = {(sa.namespace, sa.name) for sa in wanted}
+    add = tuple(sa for sa in wanted if secret_name not in sa.image_pull_secrets)
+    remove = tuple(
+        sa for sa in present if (sa.namespace, sa.name) not in wanted_keys and secret_name in sa.added
+    )
+    return AccountChanges(add=add, remove=remove)
