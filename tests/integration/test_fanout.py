@@ -188,10 +188,13 @@ def test_service_accounts_patched_by_name_selector_and_all(fleet: Fleet, kube: K
     def pull_secrets(sa: str) -> list[str]:
         return [ref["name"] for ref in kube.service_account(ns, sa).get("imagePullSecrets") or []]
 
-    wait_for("ServiceAccounts patched", lambda: "everyone" in pull_secrets("other") and "by-label" in pull_secrets("builder") and "by-name" in pull_secrets("runner"))  # fmt: skip
-    assert pull_secrets("builder") == ["theirs", "by-label", "everyone"] or sorted(
-        pull_secrets("builder")
-    ) == sorted(["theirs", "by-label", "everyone"])
+    def patched() -> bool:
+        wanted = {"other": "everyone", "builder": "by-label", "runner": "by-name"}
+        return all(secret in pull_secrets(sa) for sa, secret in wanted.items())
+
+    wait_for("ServiceAccounts patched", patched)
+    assert pull_secrets("builder")[0] == "theirs"  # others' entries untouched, first as they were
+    assert sorted(pull_secrets("builder")) == ["by-label", "everyone", "theirs"]
     assert sorted(pull_secrets("runner")) == ["by-name", "everyone", "theirs"]
     assert sorted(pull_secrets("other")) == ["everyone", "theirs"]
     assert "everyone" in pull_secrets("default")
