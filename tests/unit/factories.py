@@ -7,8 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.registry import RegistryHost
 from ecr_pull_secrets.model.resource import Resource, Spec, Status
+from ecr_pull_secrets.model.scope import NamespaceScope, ServiceAccountScope
 from ecr_pull_secrets.model.timestamps import format_time
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -60,12 +62,16 @@ def resource(
     renew_before: timedelta = timedelta(hours=4),
     uid: str = "0b6f4c1e-uid",
     conditions: tuple[Mapping[str, Any], ...] | None = None,
+    scope: NamespaceScope | None = None,
+    service_accounts: ServiceAccountScope | None = None,
 ) -> Resource:
+    """An EcrPullSecret in team-a; with a `scope`, a ClusterEcrPullSecret (no namespace)."""
     status = status if status is not None else Status()
     if conditions is not None:
         status = replace(status, conditions=conditions)
     return Resource(
-        namespace="team-a",
+        kind=api.KIND if scope is None else api.CLUSTER_KIND,
+        namespace="team-a" if scope is None else "",
         name="pull",
         uid=uid,
         generation=generation,
@@ -74,6 +80,8 @@ def resource(
             registries=tuple(RegistryHost.parse(h) for h in hosts),
             secret_name=secret_name,
             renew_before=renew_before,
+            service_accounts=service_accounts,
+            scope=scope,
         ),
         status=status,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.plan.content import (
     Owner,
     desired_secret,
+    digest,
     dockerconfigjson,
     is_controlled_by,
     registries_in,
@@ -45,6 +47,17 @@ def managed(credentials: dict[str, Credential], chain_key: str = CHAIN) -> dict[
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stamped(data: dict[str, str], metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`metadata` (default: a managed Secret's) with the content digest of `data`, as if we wrote it."""
+    metadata = metadata if metadata is not None else managed({US: US_CRED})["metadata"]
+    annotations = {**metadata.get("annotations", {}), api.CONTENT_DIGEST_ANNOTATION: digest(data)}
+    return {**metadata, "annotations": annotations}
 
 
 @pytest.mark.parametrize(
@@ -110,6 +123,7 @@ def test_desired_secret() -> None:
                 "ecr.pullsecrets.dev/expires-at": "2025-03-02T00:00:00Z",
                 "ecr.pullsecrets.dev/issued-at": "2025-03-01T11:55:00Z",
                 "ecr.pullsecrets.dev/chain": CHAIN,
+                "ecr.pullsecrets.dev/content-sha256": sha256(data[".dockerconfigjson"]),
             },
             "ownerReferences": [
                 {
@@ -282,7 +296,8 @@ def test_tokens_in_reuses_nothing_unless_the_same_chain_wrote_it(
 
 @pytest.mark.parametrize("data", GARBAGE)
 def test_tokens_in_tolerates_garbage_data(data: dict[str, str]) -> None:
-    assert tokens_in(managed({US: US_CRED})["metadata"], data, CHAIN) == {}
+    """With a digest that matches the garbage, so the parsing itself is what refuses it."""
+    assert tokens_in(stamped(data), data, CHAIN) == {}
 
 
 def test_tokens_in_skips_only_the_unusable_entries() -> None:
@@ -293,7 +308,7 @@ def test_tokens_in_skips_only_the_unusable_entries() -> None:
     }
     data = {api.SECRET_KEY: b64(json.dumps({"auths": auths}))}
 
-    tokens = tokens_in(managed({US: US_CRED})["metadata"], data, CHAIN)
+    tokens = tokens_in(stamped(data), data, CHAIN)
 
     assert tokens == {US: RegistryToken(US_CRED, ISSUED_AT, EXPIRES_AT)}
 
@@ -307,3 +322,70 @@ def test_tokens_in_tolerates_malformed_times(annotation: str, chain_key: str) ->
     written["metadata"]["annotations"][annotation] = "tomorrow"
 
     assert tokens_in(written["metadata"], written["data"], chain_key) == {}
+
+
+# -- the content digest: edits by anyone else show as drift ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param({}, sha256(""), id="no-key"),
+        pytest.param({api.SECRET_KEY: ""}, sha256(""), id="empty"),
+        pytest.param({api.SECRET_KEY: "eyJhdXRocyI6e319"}, sha256("eyJhdXRocyI6e319"), id="as-written"),
+        pytest.param(
+            {api.SECRET_KEY: "eyJhdXRocyI6e319", "extra": "x"},
+            sha256("eyJhdXRocyI6e319"),
+            id="other-keys-ignored",
+        ),
+        pytest.param({"extra": "x"}, sha256(""), id="other-key-only"),
+    ],
+)
+def test_digest(data: dict[str, str], expected: str) -> None:
+    assert digest(data) == expected
+
+
+def test_digest_of_an_empty_payload_is_the_sha256_of_nothing() -> None:
+    assert digest({}) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+EDITED = {api.SECRET_KEY: b64(dockerconfigjson({US: Credential("AWS", "planted")}))}
+
+
+def with_digest(value: str | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = managed({US: US_CRED})["metadata"]
+    if value is None:
+        del metadata["annotations"][api.CONTENT_DIGEST_ANNOTATION]
+    else:
+        metadata["annotations"][api.CONTENT_DIGEST_ANNOTATION] = value
+    return metadata
+
+
+@pytest.mark.parametrize(
+    ("metadata", "data", "reused"),
+    [
+        pytest.param(
+            managed({US: US_CRED})["metadata"], managed({US: US_CRED})["data"], True, id="as-written"
+        ),
+        pytest.param(managed({US: US_CRED})["metadata"], EDITED, False, id="data-edited"),
+        pytest.param(with_digest(None), managed({US: US_CRED})["data"], True, id="no-digest-written-before"),
+        pytest.param(with_digest(""), managed({US: US_CRED})["data"], False, id="digest-emptied"),
+        pytest.param(with_digest("0" * 64), managed({US: US_CRED})["data"], False, id="digest-edited"),
+        pytest.param(
+            with_digest(digest(managed({US: US_CRED})["data"]).upper()),
+            managed({US: US_CRED})["data"],
+            False,
+            id="digest-case-differs",
+        ),
+        pytest.param(stamped(EDITED), EDITED, True, id="edited-and-restamped"),
+    ],
+)
+def test_tokens_in_refuses_data_that_does_not_match_its_digest(
+    metadata: dict[str, Any], data: dict[str, str], reused: bool
+) -> None:
+    tokens = tokens_in(metadata, data, CHAIN)
+
+    password = "planted" if data is EDITED else "us-token"
+    assert tokens == (
+        {US: RegistryToken(Credential("AWS", password), ISSUED_AT, EXPIRES_AT)} if reused else {}
+    )

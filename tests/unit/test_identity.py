@@ -65,17 +65,17 @@ AWS_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
         ),
         pytest.param(
             {"serviceAccountRef": {"name": "puller"}},
-            Auth(service_account=ServiceAccountRef("puller", "sts.amazonaws.com", None)),
+            Auth(service_account=ServiceAccountRef("puller", audience="sts.amazonaws.com", role_arn=None)),
             id="service-account-defaults",
         ),
         pytest.param(
             {"serviceAccountRef": {"name": "puller", "audience": "", "roleArn": ""}},
-            Auth(service_account=ServiceAccountRef("puller", "sts.amazonaws.com", None)),
+            Auth(service_account=ServiceAccountRef("puller", audience="sts.amazonaws.com", role_arn=None)),
             id="service-account-empty-strings",
         ),
         pytest.param(
             {"serviceAccountRef": {"name": "puller", "audience": "ecr.example", "roleArn": SA_ROLE}},
-            Auth(service_account=ServiceAccountRef("puller", "ecr.example", SA_ROLE)),
+            Auth(service_account=ServiceAccountRef("puller", audience="ecr.example", role_arn=SA_ROLE)),
             id="service-account-explicit",
         ),
         pytest.param(
@@ -87,7 +87,10 @@ AWS_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
             {"secretRef": {"name": "aws-keys"}},
             Auth(
                 secret=SecretRef(
-                    "aws-keys", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
+                    "aws-keys",
+                    access_key_id_key="AWS_ACCESS_KEY_ID",
+                    secret_access_key_key="AWS_SECRET_ACCESS_KEY",
+                    session_token_key="AWS_SESSION_TOKEN",
                 )
             ),
             id="secret-default-keys",
@@ -101,13 +104,35 @@ AWS_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
                     "sessionTokenKey": "token",
                 }
             },
-            Auth(secret=SecretRef("aws-keys", "id", "secret", "token")),
+            Auth(
+                secret=SecretRef(
+                    "aws-keys",
+                    access_key_id_key="id",
+                    secret_access_key_key="secret",
+                    session_token_key="token",
+                )
+            ),
             id="secret-custom-keys",
         ),
         pytest.param(
             {"secretRef": {"name": "aws-keys"}, "roleChain": [{"roleArn": ROLE, "externalId": "x1"}]},
             Auth(role_chain=(RoleHop(ROLE, "x1"),), secret=SecretRef("aws-keys")),
             id="secret-then-role",
+        ),
+        pytest.param(
+            {"serviceAccountRef": {"name": "puller", "namespace": "ci"}},
+            Auth(service_account=ServiceAccountRef("puller", namespace="ci")),
+            id="service-account-namespace",
+        ),
+        pytest.param(
+            {"serviceAccountRef": {"name": "puller", "namespace": ""}},
+            Auth(service_account=ServiceAccountRef("puller", namespace=None)),
+            id="service-account-empty-namespace-is-unset",
+        ),
+        pytest.param(
+            {"secretRef": {"name": "aws-keys", "namespace": "vault"}},
+            Auth(secret=SecretRef("aws-keys", namespace="vault")),
+            id="secret-namespace",
         ),
     ],
 )

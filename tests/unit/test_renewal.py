@@ -272,3 +272,98 @@ def test_cached_token_past_acceptable_expiry_renews_after_the_floor(renew_before
 
     for uid in UIDS:
         assert renewal_time(issued_at, expires_at, renew_before, uid, POLICY) > NOW + POLICY.min_interval
+
+
+# -- drift: a Secret is missing or was edited ----------------------------------------------------
+
+REPAIRS = [
+    pytest.param(resource(issued()), Trigger.REPAIR, NOW, id="repair-when-nothing-else-due"),
+    pytest.param(
+        resource(issued(force_refresh="r1"), force_refresh="r1"),
+        Trigger.REPAIR,
+        NOW,
+        id="repair-forced-handled",
+    ),
+    pytest.param(
+        resource(issued(last_refresh_time=ago(seconds=5))), Trigger.REPAIR, NOW, id="repair-ignores-floor"
+    ),
+    pytest.param(
+        resource(failed(1, ago(seconds=30), status=issued())),
+        Trigger.REPAIR,
+        NOW,
+        id="repair-ignores-floor-after-failure",
+    ),
+    pytest.param(
+        resource(failed(2, ago(seconds=4), status=issued())),
+        Trigger.REPAIR,
+        later(seconds=6),
+        id="repair-backs-off-after-failures",
+    ),
+    pytest.param(
+        resource(failed(4, NOW, status=issued())),
+        Trigger.REPAIR,
+        later(seconds=40),
+        id="repair-backoff-doubles",
+    ),
+    pytest.param(
+        resource(failed(9, NOW, status=issued())),
+        Trigger.REPAIR,
+        later(minutes=5),
+        id="repair-backoff-capped",
+    ),
+    pytest.param(
+        resource(failed(3, ago(minutes=5), status=issued())), Trigger.REPAIR, NOW, id="repair-backoff-elapsed"
+    ),
+    pytest.param(
+        resource(failed(4, ago(seconds=1), generation=OLD, status=issued())),
+        Trigger.REPAIR,
+        NOW,
+        id="repair-old-generation-failure-no-backoff",
+    ),
+    # -- anything else due wins, with its own timing
+    pytest.param(resource(Status()), Trigger.ISSUE, NOW, id="issue-beats-repair"),
+    pytest.param(
+        resource(failed(3, ago(seconds=5))), Trigger.ISSUE, later(seconds=15), id="issue-backoff-beats-repair"
+    ),
+    pytest.param(
+        resource(issued(), generation=GENERATION + 1),
+        Trigger.SPEC_CHANGED,
+        NOW,
+        id="spec-change-beats-repair",
+    ),
+    pytest.param(resource(issued(), force_refresh="r1"), Trigger.FORCED, NOW, id="forced-beats-repair"),
+    pytest.param(
+        resource(failed(6, ago(seconds=120), status=issued()), force_refresh="r1"),
+        Trigger.FORCED,
+        NOW,
+        id="forced-still-skips-backoff",
+    ),
+    pytest.param(resource(issued(renewal_time=NOW)), Trigger.RENEW, NOW, id="renew-beats-repair"),
+    pytest.param(
+        resource(issued(renewal_time=ago(seconds=1), last_refresh_time=ago(seconds=20))),
+        Trigger.RENEW,
+        later(seconds=40),
+        id="renew-keeps-its-floor",
+    ),
+]
+
+
+@pytest.mark.parametrize(("target", "trigger", "at"), REPAIRS)
+def test_decide_with_drift(target: Resource, trigger: Trigger, at: datetime) -> None:
+    assert decide(target, NOW, POLICY, drift=True) == Decision(trigger, at)
+
+
+@pytest.mark.parametrize(("target", "trigger", "at"), DECISIONS)
+def test_drift_never_preempts_another_trigger(
+    target: Resource, trigger: Trigger | None, at: datetime
+) -> None:
+    with_drift = decide(target, NOW, POLICY, drift=True)
+
+    if trigger is None:
+        assert with_drift == Decision(Trigger.REPAIR, NOW)
+    else:
+        assert with_drift == Decision(trigger, at)
+
+
+def test_drift_defaults_to_false() -> None:
+    assert decide(resource(issued()), NOW, POLICY) == Decision(None, later(hours=4))

@@ -37,6 +37,7 @@ def by_type(conditions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         pytest.param(Trigger.RENEW, "Renewed", id="renew"),
         pytest.param(Trigger.SPEC_CHANGED, "Renewed", id="spec-changed"),
         pytest.param(Trigger.FORCED, "Renewed", id="forced"),
+        pytest.param(Trigger.REPAIR, "Renewed", id="repair-without-held-tokens"),
     ],
 )
 def test_success(trigger: Trigger, reason: str) -> None:

@@ -392,15 +392,18 @@ class Reconciler:
                 resource.spec.service_accounts, self._view.service_accounts(ns)
             )
         ]
-        changes = fanout.account_changes(wanted, self._view.accounts_with(name), name)
+        changes = fanout.account_changes(wanted, self._view.accounts_with(name), name, resource.uid)
         await self._apply_accounts(resource, changes)
 
     async def _apply_accounts(self, resource: Resource, changes: fanout.AccountChanges) -> None:
         name = resource.spec.secret_name
         calls = [
-            *(asyncio.to_thread(self._service_accounts.add_pull_secret, sa, name) for sa in changes.add),
             *(
-                asyncio.to_thread(self._service_accounts.remove_pull_secret, sa, name)
+                asyncio.to_thread(self._service_accounts.add_pull_secret, sa, name, resource.uid)
+                for sa in changes.add
+            ),
+            *(
+                asyncio.to_thread(self._service_accounts.remove_pull_secret, sa, name, resource.uid)
                 for sa in changes.remove
             ),
         ]
@@ -426,7 +429,10 @@ class Reconciler:
             await self._apply_accounts(
                 resource,
                 fanout.account_changes(
-                    [], self._view.accounts_with(resource.spec.secret_name), resource.spec.secret_name
+                    [],
+                    self._view.accounts_with(resource.spec.secret_name),
+                    resource.spec.secret_name,
+                    resource.uid,
                 ),
             )
         updated = [*finalizers, api.FINALIZER] if needed else [f for f in finalizers if f != api.FINALIZER]
@@ -445,7 +451,9 @@ class Reconciler:
         if api.FINALIZER not in finalizers:
             return
         name = resource.spec.secret_name
-        await self._apply_accounts(resource, fanout.account_changes([], self._view.accounts_with(name), name))
+        await self._apply_accounts(
+            resource, fanout.account_changes([], self._view.accounts_with(name), name, resource.uid)
+        )
         try:
             await asyncio.to_thread(
                 self._resources.set_finalizers,

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from ecr_pull_secrets.model.cluster import NamespaceView, SecretView, ServiceAccountView, secret_view
+from ecr_pull_secrets.model.cluster import (
+    NamespaceView,
+    SecretView,
+    ServiceAccountView,
+    entry_secret,
+    secret_view,
+)
 
 ALL = "*"
 
@@ -49,7 +55,8 @@ class ClusterView:
 
     def accounts_with(self, secret_name: str) -> list[ServiceAccountView]:
         """Every ServiceAccount whose imagePullSecrets entry of that name was added by us."""
-        return [sa for sa in self._values("ecr_service_accounts", ALL) if secret_name in sa.added]
+        accounts = self._values("ecr_service_accounts", ALL)
+        return [sa for sa in accounts if any(entry_secret(e) == secret_name for e in sa.added)]
 
     def wrote(self, body: Mapping[str, Any]) -> None:
         view = secret_view(body)

@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes import client
 
 from ecr_pull_secrets.kube.client import raw_json
-from ecr_pull_secrets.model.cluster import ADDED_PULL_SECRETS_ANNOTATION, ServiceAccountView
+from ecr_pull_secrets.model.cluster import ADDED_PULL_SECRETS_ANNOTATION, ServiceAccountView, added_entry
 from ecr_pull_secrets.model.identity import IRSA_ROLE_ANNOTATION
 
 # The shortest lifetime the API server accepts; the token is used once, right away.
@@ -30,16 +30,16 @@ class ServiceAccounts:
         value = annotations.get(IRSA_ROLE_ANNOTATION)
         return str(value) if value else None
 
-    def add_pull_secret(self, account: ServiceAccountView, secret: str) -> None:
+    def add_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
         """imagePullSecrets has no merge key on ServiceAccounts, so the whole list is written, with
         the resourceVersion as a precondition: someone else's concurrent edit is never lost. The
         annotation remembers which entries we added, so we remove only our own."""
         entries = None if secret in account.image_pull_secrets else [*account.image_pull_secrets, secret]
-        self._write(account, entries, sorted({*account.added, secret}))
+        self._write(account, entries, sorted({*account.added, added_entry(secret, owner_uid)}))
 
-    def remove_pull_secret(self, account: ServiceAccountView, secret: str) -> None:
+    def remove_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
         entries = [name for name in account.image_pull_secrets if name != secret]
-        self._write(account, entries, sorted(set(account.added) - {secret}))
+        self._write(account, entries, sorted(set(account.added) - {added_entry(secret, owner_uid)}))
 
     def _write(self, account: ServiceAccountView, entries: list[str] | None, added: list[str]) -> None:
         patch: dict[str, Any] = {

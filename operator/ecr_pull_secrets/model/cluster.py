@@ -9,7 +9,16 @@ from typing import Any
 from ecr_pull_secrets.model import api
 
 ADDED_PULL_SECRETS_ANNOTATION = f"{api.GROUP}/image-pull-secrets"
-"""On a ServiceAccount: the imagePullSecrets entries the operator added, so it removes only those."""
+"""On a ServiceAccount: the imagePullSecrets entries the operator added, as `secret@owner-uid`, so a
+resource removes only its own, even where another resource uses the same Secret name."""
+
+
+def added_entry(secret: str, owner_uid: str) -> str:
+    return f"{secret}@{owner_uid}" if owner_uid else secret
+
+
+def entry_secret(entry: str) -> str:
+    return entry.partition("@")[0]
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class ServiceAccountView:
     image_pull_secrets: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
     resource_version: str = ""
-    """The entries of image_pull_secrets that this operator added."""
+    """Annotation entries (`secret@owner-uid`) for the imagePullSecrets this operator added."""
 
 
 def namespace_view(body: Mapping[str, Any]) -> NamespaceView:

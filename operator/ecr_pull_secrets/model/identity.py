@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -168,6 +168,14 @@ def _parse_auth(raw: Mapping[str, Any] | None) -> Auth:
         else None
     )
     return Auth(role_chain=hops, service_account=service_account, secret=secret)
+
+
+def without_namespaces(auth: Auth) -> Auth:
+    return replace(
+        auth,
+        service_account=replace(auth.service_account, namespace=None) if auth.service_account else None,
+        secret=replace(auth.secret, namespace=None) if auth.secret else None,
+    )
 
 
 def session_tags(namespace: str, name: str) -> tuple[tuple[str, str], ...]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
-from ecr_pull_secrets.model.identity import Auth, InvalidAuth, parse_auth
+from ecr_pull_secrets.model.identity import Auth, InvalidAuth, parse_auth, without_namespaces
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
 from ecr_pull_secrets.model.scope import (
     NamespaceScope,
@@ -103,6 +103,9 @@ def parse_spec(raw: Mapping[str, Any], default_name: str, *, cluster: bool = Fal
         or (auth.secret and not auth.secret.namespace)
     ):
         raise InvalidSpec("a ClusterEcrPullSecret's serviceAccountRef or secretRef must name its namespace")
+    if not cluster:
+        # A namespaced resource may only use its own namespace's ServiceAccounts and Secrets.
+        auth = without_namespaces(auth)
     return Spec(
         registries=registries,
         secret_name=str(raw.get("secretName") or default_name),

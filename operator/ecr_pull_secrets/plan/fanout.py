@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView
+from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry
 from ecr_pull_secrets.model.timestamps import format_time
 from ecr_pull_secrets.plan.content import digest, registries_in
 
@@ -50,13 +50,17 @@ class AccountChanges:
 
 
 def account_changes(
-    wanted: Iterable[ServiceAccountView], present: Iterable[ServiceAccountView], secret_name: str
+    wanted: Iterable[ServiceAccountView],
+    present: Iterable[ServiceAccountView],
+    secret_name: str,
+    owner_uid: str = "",
 ) -> AccountChanges:
     """`wanted`: the accounts that should list the Secret; `present`: every account in scope of
-    cleanup. Entries someone else added are never touched, and nothing is added twice."""
+    cleanup. Only entries this owner added are removed; entries someone else added, even of the
+    same name, are never touched, and nothing is added twice."""
+    wanted = tuple(wanted)
+    ours = added_entry(secret_name, owner_uid)
     wanted_keys = {(sa.namespace, sa.name) for sa in wanted}
     add = tuple(sa for sa in wanted if secret_name not in sa.image_pull_secrets)
-    remove = tuple(
-        sa for sa in present if (sa.namespace, sa.name) not in wanted_keys and secret_name in sa.added
-    )
+    remove = tuple(sa for sa in present if (sa.namespace, sa.name) not in wanted_keys and ours in sa.added)
     return AccountChanges(add=add, remove=remove)
