@@ -214,7 +214,8 @@ def test_service_accounts_patched_by_name_selector_and_all(fleet: Fleet, kube: K
     wait_for("our entry removed on deletion", lambda: "by-name" not in pull_secrets("runner"), timeout=10)
     wait_for("the resource gone (finalizer released)", lambda: not kube.ceps_exists(by_name), timeout=10)
     assert sorted(pull_secrets("runner")) == ["everyone", "theirs"]
-    assert kube.service_account(ns, "runner")["metadata"]["annotations"][ADDED] == "everyone"
+    everyone_uid = kube.get_ceps(f"{fleet.prefix}-everyone")["metadata"]["uid"]
+    assert kube.service_account(ns, "runner")["metadata"]["annotations"][ADDED] == f"everyone@{everyone_uid}"
 
 
 def test_fail_never_touches_a_foreign_secret_and_adopt_takes_it_over(
