@@ -84,6 +84,7 @@ def run(config: Settings) -> int:
         liveness_endpoint=config.liveness_endpoint,
         standalone=config.peering is None,
         peering_name=config.peering,
+        priority=config.peering_priority,
     )
     return 0
 

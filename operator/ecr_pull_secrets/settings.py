@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ class Settings:
     liveness_endpoint: str | None = None
     peering: str | None = None
     """kopf peering object for HA (one active replica); None runs standalone."""
+    peering_priority: int = 0
+    """Among peers the highest priority works and the others stand by; equal priorities would
+    all pause, so replicas of one Deployment get distinct random ones unless told otherwise."""
     workers: int = 16
     """Threads for blocking Kubernetes and AWS calls."""
     aws_rate_limit: float = 10.0
@@ -57,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         "--peering",
         default=default("PEERING", "") or None,
         help="kopf peering name for HA; omitted: standalone",
+    )
+    parser.add_argument(
+        "--peering-priority",
+        type=int,
+        default=int(default("PEERING_PRIORITY", "0")) or None,
+        help="kopf peering priority; default: a random one per process, so one replica is active",
     )
     parser.add_argument(
         "--min-renewal-interval",
@@ -112,6 +122,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         namespaces=tuple(args.namespaces),
         liveness_endpoint=args.liveness_endpoint,
         peering=args.peering,
+        peering_priority=args.peering_priority or random.randint(1, 2**31 - 1),  # noqa: S311  # not crypto
         workers=args.workers,
         aws_rate_limit=args.aws_rate_limit,
         policy=load_policy(args.policy),

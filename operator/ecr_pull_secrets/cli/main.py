@@ -1,4 +1,4 @@
-"""`ecr-pull-secrets run`: start the operator; `iam-policy` and `login` help outside the cluster."""
+"""`ecr-pull-secrets run`: start the operator; `iam-policy`, `login` and `doctor` help outside the cluster."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.add_arguments(run_parser)
     _add_iam_policy(commands)
     _add_login(commands)
+    _add_doctor(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         from ecr_pull_secrets.runtime import run  # kopf and boto3 load only when needed
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecr_pull_secrets.cli import login  # boto3 loads only for this command
 
         return login.run(args)
+    if args.command == "doctor":
+        from ecr_pull_secrets.cli import doctor  # kubernetes and boto3 load only for this command
+
+        return doctor.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -91,6 +96,27 @@ def _add_login(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--dockerconfigjson",
         action="store_true",
         help="print a docker config.json document for all the hosts instead of one password",
+    )
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "doctor",
+        help="check the setup: AWS identity, CRDs, the operator's RBAC, and a resource's tokens",
+        description="Check, with your kubeconfig and AWS credentials, the AWS identity in effect, the "
+        "CRDs, that the operator's ServiceAccount has every RBAC permission it needs and, given NAME, "
+        "that EcrPullSecret's conditions and that a token can be had for each of its registries. "
+        "Prints one line per check (✓ or ✗, with a fix); exits 1 if any check failed.",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME", help="an EcrPullSecret to check end to end")
+    parser.add_argument(
+        "-n", "--namespace", help="NAME's namespace (default: the kubeconfig context's namespace)"
+    )
+    parser.add_argument(
+        "--operator-service-account",
+        default="ecr-pull-secrets/ecr-pull-secret-operator",
+        metavar="NS/NAME",
+        help="the operator's ServiceAccount (default: ecr-pull-secrets/ecr-pull-secret-operator)",
     )
 
 
