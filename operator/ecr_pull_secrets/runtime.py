@@ -73,6 +73,7 @@ def run(config: Settings) -> int:
         namespace_policy=config.policy,
         clock=utcnow,
         events=_post_event,
+        metrics=metrics,
         watched=config.namespaces,
     )
     scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow, forget=reconciler.forget)

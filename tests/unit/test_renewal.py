@@ -108,8 +108,8 @@ DECISIONS = [
     pytest.param(
         resource(failed(6, ago(seconds=120), status=issued()), force_refresh="r1"),
         Trigger.FORCED,
-        NOW,
-        id="forced-skips-backoff",
+        later(seconds=40),
+        id="forced-honours-backoff",
     ),
     pytest.param(
         resource(issued(force_refresh="r1"), force_refresh="r1"),
@@ -335,8 +335,8 @@ REPAIRS = [
     pytest.param(
         resource(failed(6, ago(seconds=120), status=issued()), force_refresh="r1"),
         Trigger.FORCED,
-        NOW,
-        id="forced-still-skips-backoff",
+        later(seconds=40),
+        id="forced-still-honours-backoff",
     ),
     pytest.param(resource(issued(renewal_time=NOW)), Trigger.RENEW, NOW, id="renew-beats-repair"),
     pytest.param(

@@ -129,7 +129,6 @@ def test_failure_while_secret_valid_keeps_ready(
     assert patch == {
         "lastFailureTime": Z_NOW,
         "failedAttempts": 3,
-        "forceRefresh": "r2",
         "conditions": [
             {**ready, "observedGeneration": GENERATION},
             {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
+from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, WebIdentity, session_tags
@@ -78,6 +80,7 @@ class Reconciler:
         clock: Callable[[], datetime],
         events: EventSink,
         watched: tuple[str, ...] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._watched = watched
         self._secrets = secrets
@@ -91,9 +94,14 @@ class Reconciler:
         self._events = events
         self._held: dict[str, Held] = {}
         self._conflicts: dict[tuple[str, str], datetime] = {}
+        self._metrics = metrics if metrics is not None else Metrics()
+        self._series: dict[str, tuple[str, str, str]] = {}
 
     def forget(self, uid: str) -> None:
         self._held.pop(uid, None)
+        series = self._series.pop(uid, None)
+        if series is not None:
+            self._metrics.forget(*series)
         for key in [k for k in self._conflicts if k[0] == uid]:
             del self._conflicts[key]
 
@@ -111,6 +119,7 @@ class Reconciler:
         if refusal is not None:
             # Not retried: only a spec change (or a new policy and a restart) can change the answer.
             await self._report_rejected(body, "AuthNotAllowed", refusal.message, now)
+            self._schedule(resource, resource.status.expires_at, None)  # no renewal until the spec changes
             return Outcome(wake_at=None)
         await self._keep_finalizer(body, resource)
         return await self._reconcile(body, resource, now)
@@ -135,6 +144,7 @@ class Reconciler:
         if decision.due(now):
             assert decision.trigger is not None
             held = self._current(resource)
+            started = time.monotonic()
             try:
                 if decision.trigger is Trigger.REPAIR and held is not None:
                     write_to = retry_conflicts
@@ -142,12 +152,20 @@ class Reconciler:
                     held = await self._issue(resource, decision.trigger, now)
                     write_to = [ns for ns in namespaces if states[ns] is not SecretState.FOREIGN]
             except (AwsCallFailed, KubeError, AuthUnresolved) as error:
-                base = await self._failed(body, resource, _failure(error), now)
+                failed = _failure(error)
+                self._metrics.renewal("failure", failed.reason, time.monotonic() - started)
+                base = await self._failed(body, resource, failed, now)
                 attempted = True
             else:
-                failures += await self._write_all(body, resource, held, write_to, now)
-                if held.expires_at != resource.status.expires_at:
+                failed_writes = await self._write_all(body, resource, held, write_to, now)
+                failures += failed_writes
+                # A new token counts as issued once some Secret holds it (or none is wanted).
+                if held.expires_at != resource.status.expires_at and (
+                    len(written) < len(write_to) or not write_to
+                ):
                     base = await self._issued(body, resource, held, decision.trigger, now)
+                    reason = base["conditions"][0]["reason"]
+                    self._metrics.renewal("success", reason, time.monotonic() - started)
                     attempted = True
         failures += [
             status.NamespaceFailure(ns, "SecretConflict", self._taken_message(resource, ns))
@@ -165,8 +183,17 @@ class Reconciler:
             body, resource, len(namespaces), sorted(failures, key=_by_namespace), base, now
         )
 
+        if base is None:  # neither renewed nor failed: the schedule in status stands
+            next_at = resource.status.renewal_time if decision.due(now) else decision.at
+            self._schedule(resource, resource.status.expires_at, next_at)
         wake = self._next_look(resource, decision, now)
         return Outcome(wake_at=wake, attempted_at=now.replace(microsecond=0) if attempted else None)
+
+    def _schedule(self, resource: Resource, expires_at: datetime | None, renewal_at: datetime | None) -> None:
+        """Export when the resource's Secrets expire and when it is next renewed (or retried)."""
+        series = (resource.kind, resource.namespace, resource.name)
+        self._series[resource.uid] = series
+        self._metrics.schedule(*series, expires_at=expires_at, renewal_at=renewal_at)
 
     # -- tokens ----------------------------------------------------------------------------
 
@@ -484,6 +511,7 @@ class Reconciler:
             identity=held.identity,
         )
         patch = status.success(resource, issued, trigger, now)
+        self._schedule(resource, held.expires_at, renew_at)
         ready = patch["conditions"][0]
         self._events(body, type="Normal", reason=ready["reason"], message=ready["message"])
         log.info("%s: %s (%s)", _ref(resource), ready["message"], trigger)
@@ -493,6 +521,7 @@ class Reconciler:
         self, body: Mapping[str, Any], resource: Resource, failed: status.Failure, now: datetime
     ) -> dict[str, Any]:
         retry_at = now + renewal.backoff(resource.status.failed_attempts + 1, self._policy)
+        self._schedule(resource, resource.status.expires_at, retry_at)
         patch = status.failure(resource, failed, retry_at, now)
         message = next(c["message"] for c in patch["conditions"] if c["type"] == status.DEGRADED)
         self._events(body, type="Warning", reason=failed.reason, message=message)

@@ -49,9 +49,9 @@ OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
     *_grant(CORE, "serviceaccounts", "get", "list", "watch", "patch"),
     *_grant(CORE, "serviceaccounts", "create", subresource="token"),
     # ClusterEcrPullSecret fan-out and kopf's namespace observer.
-    *_grant(CORE, "namespaces", "get", "list", "watch"),
+    *_grant(CORE, "namespaces", "list", "watch"),
     # Events about our resources (kopf posts them).
-    *_grant(CORE, "events", "create", "patch"),
+    *_grant(CORE, "events", "create"),
     # kopf's resource observer notices CRDs being added or changed.
     *_grant(APIEXTENSIONS, "customresourcedefinitions", "list", "watch"),
 )

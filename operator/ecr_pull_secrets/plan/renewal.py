@@ -52,7 +52,7 @@ def decide(resource: Resource, now: datetime, policy: RenewalPolicy, *, drift: b
 
     earliest = now
     failed_this_generation = status.failed_attempts and _ready_generation(resource) == resource.generation
-    if failed_this_generation and status.last_failure_time and trigger is not Trigger.FORCED:
+    if failed_this_generation and status.last_failure_time:
         earliest = max(earliest, status.last_failure_time + backoff(status.failed_attempts, policy))
     if trigger in (Trigger.RENEW, Trigger.FORCED):
         last_attempt = max(

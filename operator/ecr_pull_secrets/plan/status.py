@@ -74,7 +74,6 @@ def failure(resource: Resource, failed: Failure, retry_at: datetime | None, now:
     return {
         "lastFailureTime": format_time(now),
         "failedAttempts": status.failed_attempts + 1,
-        "forceRefresh": resource.force_refresh,
         "conditions": conditions,
     }
 
