@@ -161,7 +161,7 @@ class Reconciler:
                 failures += failed_writes
                 # A new token counts as issued once some Secret holds it (or none is wanted).
                 if held.expires_at != resource.status.expires_at and (
-                    len(written) < len(write_to) or not write_to
+                    len(failed_writes) < len(write_to) or not write_to
                 ):
                     base = await self._issued(body, resource, held, decision.trigger, now)
                     reason = base["conditions"][0]["reason"]
