@@ -453,41 +453,28 @@ class Reconciler:
         if needed == (api.FINALIZER in finalizers):
             return
         if not needed:
-            await self._apply_accounts(
-                resource,
-                fanout.account_changes(
-                    [],
-                    self._view.accounts_with(resource.spec.secret_name),
-                    resource.spec.secret_name,
-                    resource.uid,
-                ),
-            )
-        updated = [*finalizers, api.FINALIZER] if needed else [f for f in finalizers if f != api.FINALIZER]
-        await asyncio.to_thread(
-            self._resources.set_finalizers,
-            resource.kind,
-            resource.namespace,
-            resource.name,
-            updated,
-            body["metadata"]["resourceVersion"],
+            await self._patch_accounts(resource, [])  # patching was switched off: take ours back
+        await self._set_finalizers(
+            body, resource, [*finalizers, api.FINALIZER] if needed else _without(finalizers, api.FINALIZER)
         )
 
     async def _finalize(self, body: Mapping[str, Any], resource: Resource) -> None:
         finalizers = list(body["metadata"].get("finalizers") or [])
         self.forget(resource.uid)
-        if api.FINALIZER not in finalizers:
-            return
-        name = resource.spec.secret_name
-        await self._apply_accounts(
-            resource, fanout.account_changes([], self._view.accounts_with(name), name, resource.uid)
-        )
+        if api.FINALIZER in finalizers:
+            await self._patch_accounts(resource, [])
+            await self._set_finalizers(body, resource, _without(finalizers, api.FINALIZER))
+
+    async def _set_finalizers(
+        self, body: Mapping[str, Any], resource: Resource, finalizers: list[str]
+    ) -> None:
         try:
             await asyncio.to_thread(
                 self._resources.set_finalizers,
                 resource.kind,
                 resource.namespace,
                 resource.name,
-                [f for f in finalizers if f != api.FINALIZER],
+                finalizers,
                 body["metadata"]["resourceVersion"],
             )
         except KubeError as error:
@@ -603,6 +590,10 @@ def _failure(error: Exception) -> status.Failure:
     if isinstance(error, AuthUnresolved):
         return status.Failure("AuthUnresolved", str(error))
     return status.Failure("KubernetesError", str(error))
+
+
+def _without(items: list[str], item: str) -> list[str]:
+    return [i for i in items if i != item]
 
 
 def _by_namespace(failure: status.NamespaceFailure) -> str:
