@@ -32,9 +32,14 @@ def main() -> int:
     def run(*args: str) -> str:
         return subprocess.run([*kubectl, *args], check=True, capture_output=True, text=True).stdout
 
-    operator = OperatorProcess(devenv.DEV / "operator.log", env, [])
+    # The default namespace policy lets nobody use the operator's own identity; the demo allows its namespace.
+    policy = devenv.DEV / "policy.yaml"
+    policy.write_text("operatorIdentity:\n  namespaces: [demo]\n")
+    operator = OperatorProcess(
+        devenv.DEV / "operator.log", env, ["--policy", str(policy), "--metrics-port", "0"]
+    )
     try:
-        print("\n$ ecr-pull-secrets run   (log: .dev/operator.log)")
+        print("\n$ ecr-pull-secrets run --policy .dev/policy.yaml   (log: .dev/operator.log)")
         operator.start()
         print("$ kubectl apply -f examples/")
         applied = time.monotonic()
