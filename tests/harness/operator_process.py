@@ -67,6 +67,14 @@ class OperatorProcess:
             self._proc.wait()
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as when a node dies: no shutdown handlers run."""
+        if self._proc is None:
+            return
+        self._proc.kill()
+        self._proc.wait()
+        self._proc = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
