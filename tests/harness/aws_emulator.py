@@ -38,6 +38,7 @@ import io
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import signal
@@ -96,13 +97,18 @@ class Fault:
     status: int
     message: str
     remaining: int | None  # None: until cleared
+    probability: float = 1.0  # the share of matching calls that fail; the rest pass through
 
 
 class AwsEmulator:
     """STS + ECR + ECR Public on one loopback port; use as a context manager."""
 
     def __init__(
-        self, token_lifetime: float = DEFAULT_TOKEN_LIFETIME, host: str = "127.0.0.1", port: int = 0
+        self,
+        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fault_seed: int = 0,
     ) -> None:
         self._host = host
         self._port = port
@@ -110,6 +116,8 @@ class AwsEmulator:
         self._counts: Counter[tuple[str, str]] = Counter()
         # Keyed by (service or None for "any service", action).
         self._faults: dict[tuple[str | None, str], Fault] = {}
+        self._faulted: Counter[tuple[str, str]] = Counter()
+        self._random = random.Random(fault_seed)  # seeded: a probabilistic run can be repeated
         self._serial = 0
         self._issued: dict[str, float] = {}
         self._log: list[AwsCall] = []
@@ -209,6 +217,7 @@ class AwsEmulator:
         with self._lock:
             self._log.clear()
             self._counts.clear()
+            self._faulted.clear()
 
     def fail(
         self,
@@ -219,23 +228,34 @@ class AwsEmulator:
         *,
         service: str | None = None,
         message: str | None = None,
+        probability: float = 1.0,
     ) -> None:
         """Answer the next ``times`` calls of ``action`` (all, if None) with an AWS error.
 
         ``service`` narrows the match, e.g. "ecr" vs "ecr-public" for GetAuthorizationToken.
-        A faulted call still counts as a call: the client did reach the endpoint.
+        With ``probability`` < 1 each matching call fails with that chance (a seeded draw) and
+        only failed calls count towards ``times``. A faulted call still counts as a call: the
+        client did reach the endpoint.
         """
         if times is not None and times < 1:
             raise ValueError(f"times must be None or >= 1, got {times}")
         if not 400 <= status <= 599:
             raise ValueError(f"status must be an HTTP error status, got {status}")
-        fault = Fault(error_code, status, message or f"Injected by the AWS emulator: {error_code}", times)
+        if not 0 < probability <= 1:
+            raise ValueError(f"probability must be in (0, 1], got {probability}")
+        text = message or f"Injected by the AWS emulator: {error_code}"
+        fault = Fault(error_code, status, text, times, probability)
         with self._lock:
             self._faults[(service, action)] = fault
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def faulted_counts(self) -> dict[tuple[str, str], int]:
+        """Calls answered with an injected error, keyed by (service, action)."""
+        with self._lock:
+            return dict(self._faulted)
 
     # -- WSGI ------------------------------------------------------------------------
 
@@ -270,6 +290,9 @@ class AwsEmulator:
                 fault = self._faults.get(key)
                 if fault is None:
                     continue
+                if fault.probability < 1 and self._random.random() >= fault.probability:
+                    return None
+                self._faulted[(call.service, call.action)] += 1
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:
@@ -346,6 +369,7 @@ class AwsEmulator:
                         times=None if body.get("times") is None else int(body["times"]),
                         service=body.get("service"),
                         message=body.get("message"),
+                        probability=float(body.get("probability", 1.0)),
                     )
                 case ("DELETE", "faults"):
                     self.clear_faults()

@@ -189,6 +189,25 @@ def test_faults_until_cleared(emulator: AwsEmulator) -> None:
     ecr_public.get_authorization_token()
 
 
+def test_probabilistic_faults_fail_a_share_of_calls(emulator: AwsEmulator) -> None:
+    ecr = client("ecr")
+    emulator.fail("GetAuthorizationToken", "ThrottlingException", 400, service="ecr", probability=0.2)
+    codes = []
+    for _ in range(200):
+        try:
+            ecr.get_authorization_token()
+        except ClientError as error:
+            codes.append(error.response["Error"]["Code"])
+    failed = len(codes)
+    assert set(codes) == {"ThrottlingException"}
+    # 200 draws at p=0.2: 40 expected, outside 20..60 with probability < 1e-4.
+    assert 20 <= failed <= 60, failed
+    assert emulator.faulted_counts() == {("ecr", "GetAuthorizationToken"): failed}
+    assert emulator.calls("GetAuthorizationToken") == 200
+    with pytest.raises(ValueError, match="probability"):
+        emulator.fail("GetAuthorizationToken", probability=0)
+
+
 def control(emulator: AwsEmulator, method: str, name: str, body: object = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     url = f"{emulator.endpoint_url}/_emulator/{name}"  # always http://127.0.0.1
