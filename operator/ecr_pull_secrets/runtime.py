@@ -15,11 +15,12 @@ from ecr_pull_secrets.aws.broker import TokenBroker
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
-from ecr_pull_secrets.handlers import watch
+from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
 from ecr_pull_secrets.handlers.scheduling import Scheduler
 from ecr_pull_secrets.handlers.view import ClusterView
 from ecr_pull_secrets.kube.client import new_api_client
+from ecr_pull_secrets.kube.discovery import Discovery
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
@@ -57,6 +58,9 @@ def run(config: Settings) -> int:
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     api_client = new_api_client(pool_size=config.workers)
+    startup.register(
+        registry, Discovery(api_client), startup.watched_kinds(config.peering, not config.namespaces)
+    )
     view = ClusterView()
     service_accounts = ServiceAccounts(api_client)
     resolver = SessionResolver(

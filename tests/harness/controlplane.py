@@ -123,8 +123,15 @@ class ControlPlane:
 
     def restart_apiserver(self) -> None:
         """Stops kube-apiserver and starts it again on the same port, then waits until ready."""
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    def stop_apiserver(self) -> None:
+        self._require(self._apiserver).stop()
+
+    def start_apiserver(self) -> None:
+        """Starts the stopped kube-apiserver again on its port and waits until it is ready."""
         apiserver = self._require(self._apiserver)
-        apiserver.stop()
         deadline = time.monotonic() + self.ready_timeout
         while True:
             apiserver.start()

@@ -1,0 +1,45 @@
+"""What the API server's discovery lists: kopf reads it once, at start, to learn which kinds it can
+watch. Right after kube-apiserver (re)starts it can answer before it lists the CRDs' groups again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import urllib3
+from kubernetes import client
+
+from ecr_pull_secrets.kube.client import KubeError, raw_json
+
+GroupVersion = tuple[str, str]
+
+
+class Discovery:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._apis = client.ApisApi(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def unlisted(self, wanted: Mapping[GroupVersion, frozenset[str]]) -> list[str]:
+        """The `plural.group` of each wanted kind that discovery does not list (yet).
+
+        Raises KubeError when the API server fails to answer; status 0 when it cannot be reached."""
+        try:
+            return self._unlisted(wanted)
+        except urllib3.exceptions.HTTPError as error:
+            raise KubeError(0, type(error).__name__, "reach the API server") from None
+
+    def _unlisted(self, wanted: Mapping[GroupVersion, frozenset[str]]) -> list[str]:
+        groups = raw_json(self._apis.get_api_versions, "list API groups").get("groups", [])
+        listed = {(g.get("name"), v.get("version")) for g in groups for v in g.get("versions", [])}
+        missing: list[str] = []
+        for (group, version), plurals in sorted(wanted.items()):
+            served: set[str] = set()
+            if (group, version) in listed:
+                try:
+                    what = f"list the {group}/{version} resources"
+                    body = raw_json(self._custom.get_api_resources, what, group, version)
+                    served = {str(r.get("name", "")) for r in body.get("resources", [])}
+                except KubeError as error:
+                    if error.status != 404:
+                        raise
+            missing += [f"{plural}.{group}" for plural in sorted(plurals - served)]
+        return missing
