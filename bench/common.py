@@ -16,10 +16,12 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,7 @@ from tests.harness.binaries import ensure_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import CLUSTER_PLURAL, GROUP, PLURAL, VERSION, Kube
 from tests.harness.operator_process import OperatorProcess
+from tests.harness.process import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = ROOT / "deploy" / "crds"
@@ -82,7 +85,9 @@ def row(benchmark: str, scenario: str, result: str, goal: str, met: bool | None)
     return line
 
 
-TABLE_HEADER = "| benchmark | scenario | measured | goal | met | cores |\n|---|---|---|---|---|---|"
+TABLE_HEADER = (
+    "| benchmark | scenario | measured | goal | met | cores (1-min load) |\n|---|---|---|---|---|---|"
+)
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -138,6 +143,82 @@ def passwords(secret: Mapping[str, Any]) -> set[str]:
 # -- the environment ---------------------------------------------------------------------------
 
 
+class RemoteAws:
+    """The AWS emulator in a process of its own (`python -m tests.harness.aws_emulator`), driven
+    through its HTTP control API (`/_emulator/calls`, `/_emulator/token-lifetime`). In-process,
+    the emulator's request threads wait for this process's GIL whenever the watches here are busy,
+    and then count a backlog of calls in one burst; in a process of its own it counts each call
+    when it arrives. Offers the parts of AwsEmulator the benchmarks use."""
+
+    def __init__(self, workdir: Path, token_lifetime: float) -> None:
+        self._lifetime = token_lifetime
+        self._log = workdir / "aws-emulator.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.harness.aws_emulator",
+            "--port",
+            "0",
+            "--token-lifetime",
+            str(token_lifetime),
+        ]
+        self._process = ManagedProcess("aws-emulator", argv, self._log)
+        self.endpoint_url = ""
+
+    def __enter__(self) -> RemoteAws:
+        self._process.start()
+        deadline = time.monotonic() + 60
+        while not self.endpoint_url:
+            lines = self._log.read_text().splitlines() if self._log.exists() else []
+            self.endpoint_url = next((line.strip() for line in lines if line.startswith("http://")), "")
+            if not self._process.running or time.monotonic() > deadline:
+                raise self._process.error("did not print its endpoint")
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.stop()
+
+    def env(self, static_credentials: bool = True) -> dict[str, str]:
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if static_credentials:
+            env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        return env
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        url = f"{self.endpoint_url}/_emulator/{path}"  # our own loopback endpoint
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def call_counts(self) -> dict[tuple[str, str], int]:
+        report = self._request("GET", "calls")
+        return {(c["service"], c["action"]): int(c["count"]) for c in report["calls"]}
+
+    def calls(self, action: str | None = None, service: str | None = None) -> int:
+        return sum(
+            n
+            for (svc, act), n in self.call_counts().items()
+            if (action is None or act == action) and (service is None or svc == service)
+        )
+
+    @property
+    def token_lifetime(self) -> float:
+        return self._lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: float) -> None:
+        self._request("POST", "token-lifetime", {"seconds": seconds})
+        self._lifetime = seconds
+
+
 class Env:
     """Control plane (audit log on) + AWS emulator + CRDs + an operator identity; a context manager.
 
@@ -147,12 +228,18 @@ class Env:
     OPERATOR_NAMESPACE = "ecr-pull-secret-operator"
     OPERATOR_ACCOUNT = "ecr-pull-secret-operator"
 
-    def __init__(self, name: str, *, token_lifetime: float = 12 * 3600.0, keep: bool = False) -> None:
+    def __init__(
+        self, name: str, *, token_lifetime: float = 12 * 3600.0, keep: bool = False, remote_aws: bool = False
+    ) -> None:
         self.name = name
         self.keep = keep
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ecr-bench-{name}-"))
         self.control_plane = ControlPlane(self.workdir / "controlplane", audit_log=True)
-        self.aws = AwsEmulator(token_lifetime=token_lifetime)
+        self.aws: Any = (
+            RemoteAws(self.workdir, token_lifetime)
+            if remote_aws
+            else AwsEmulator(token_lifetime=token_lifetime)
+        )
         self.operators: list[OperatorProcess] = []
         self._stack = contextlib.ExitStack()
         self.kube: Kube
@@ -302,11 +389,16 @@ def total_writes(counts: Mapping[str, int]) -> int:
 
 
 class RssSampler:
-    """Polls VmRSS of a process every `interval`; `peak_mb` also takes the kernel's VmHWM."""
+    """Polls VmRSS of a process every `interval`; `peak_mb` also takes the kernel's VmHWM.
 
-    def __init__(self, process_id: int, interval: float = 0.1) -> None:
+    With `limit_mb`, SIGKILLs the process once its RSS passes that (the machine is shared) and
+    sets `killed`."""
+
+    def __init__(self, process_id: int, interval: float = 0.1, limit_mb: float | None = None) -> None:
         self.pid = process_id
         self.interval = interval
+        self.limit_mb = limit_mb
+        self.killed = False
         self.max_rss_kb = 0
         self.hwm_kb = 0
         self._stop = threading.Event()
@@ -345,6 +437,11 @@ class RssSampler:
         values = self._read()
         self.max_rss_kb = max(self.max_rss_kb, values.get("VmRSS", 0))
         self.hwm_kb = max(self.hwm_kb, values.get("VmHWM", 0))
+        if self.limit_mb is not None and not self.killed and values.get("VmRSS", 0) / 1024 > self.limit_mb:
+            self.killed = True
+            say(f"operator RSS passed {self.limit_mb:.0f} MB: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -406,6 +503,22 @@ class CallSampler:
                 j += 1
             sliding = max(sliding, samples[i][1] - samples[j][1])
         return max(buckets.values(), default=0), sliding
+
+    def peak_breakdown(self) -> tuple[float, dict[str, int]]:
+        """The fixed 1-s bucket with the most calls over the whole run: (its start, seconds after the
+        first sample; calls in it by service:action)."""
+        samples = self.by_action
+        origin = samples[0][0]
+        buckets: dict[int, Counter[str]] = {}
+        for (_, before), (t, after) in itertools.pairwise(samples):
+            bucket = buckets.setdefault(int((t - origin) // 1.0), Counter())
+            for (service, action), n in after.items():
+                if n - before.get((service, action), 0):
+                    bucket[f"{service}:{action}"] += n - before.get((service, action), 0)
+        if not buckets:
+            return 0.0, {}
+        top = max(buckets, key=lambda b: sum(buckets[b].values()))
+        return float(top), dict(buckets[top])
 
     def histogram(self, start: float, end: float) -> list[int]:
         """Calls per 1-second bucket from start to end."""
@@ -511,6 +624,7 @@ class Tracker:
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.secret_seen: dict[tuple[str, str], float] = {}
+        self.secret_events: dict[tuple[str, str], list[tuple[str, float]]] = {}
         self.ready_at: dict[tuple[str, str], float] = {}
         self.refreshes: dict[tuple[str, str], list[tuple[str, float]]] = {}
         self.bodies: dict[tuple[str, str], dict[str, Any]] = {}
@@ -519,6 +633,7 @@ class Tracker:
         with self.cond:
             if kind != "DELETED":
                 self.secret_seen.setdefault(key(obj), now)
+            self.secret_events.setdefault(key(obj), []).append((kind, now))
             self.cond.notify_all()
 
     def on_resource(self, kind: str, obj: dict[str, Any], now: float) -> None:

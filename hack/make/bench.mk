@@ -1,0 +1,28 @@
+# Benchmarks (bench/) and the fault soak (tests/soak/); opt-in, not part of `make test`.
+# Each bench-pN prints one Markdown table row on stdout (progress on stderr); `make bench` runs all
+# five under one table header. Results and how to read them: docs/benchmarks.md.
+.PHONY: bench bench-p1 bench-p2 bench-p3 bench-p4 bench-p5 soak
+
+BENCH_ARGS ?=
+
+bench-p1: venv binaries
+	@$(BIN)/python -m bench.p1_latency $(BENCH_ARGS)
+
+bench-p2: venv binaries
+	@$(BIN)/python -m bench.p2_token_calls $(BENCH_ARGS)
+
+bench-p3: venv binaries
+	@$(BIN)/python -m bench.p3_scale $(BENCH_ARGS)
+
+bench-p4: venv binaries
+	@$(BIN)/python -m bench.p4_restart $(BENCH_ARGS)
+
+bench-p5: venv binaries
+	@$(BIN)/python -m bench.p5_storm $(BENCH_ARGS)
+
+bench: venv binaries
+	@$(BIN)/python -m bench
+
+# 72 h of renewals, time-compressed, under AWS faults, API server restarts and operator SIGKILLs.
+soak: venv binaries
+	ECR_SOAK=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/soak $(PYTEST_ARGS)
