@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 import yaml
 from botocore.config import Config
@@ -132,7 +132,8 @@ def test_exposition_names_every_metric_and_no_token_material() -> None:
 
 
 def _session(metrics: Metrics | None, config: Config | None = None) -> ChainSession:
-    boto = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-secret")
+    boto = botocore.session.Session()
+    boto.set_credentials("AKIDEXAMPLE", "not-a-secret")
     config = config or Config(retries={"mode": "standard", "max_attempts": 1})
     return ChainSession(boto, "aws", None, RateLimiter(1000.0), config, metrics)
 

@@ -1,6 +1,6 @@
-"""Credential chains → boto3 sessions with live credentials.
+"""Credential chains → botocore sessions with live credentials.
 
-The operator's own identity is boto3's default chain (IRSA web identity, EKS Pod Identity, env
+The operator's own identity is botocore's default chain (IRSA web identity, EKS Pod Identity, env
 keys, instance profile), which refreshes itself. Assumed roles and web identities are cached
 until shortly before their credentials expire.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
+import botocore.loaders
+import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
@@ -44,7 +45,7 @@ MintToken = Callable[[str, str, str], str]
 class ChainSession:
     """A resolved chain in one partition: a session, its clients, and when to re-resolve it."""
 
-    session: boto3.session.Session
+    session: botocore.session.Session
     partition: str
     expires_at: datetime | None
     limiter: RateLimiter
@@ -57,7 +58,7 @@ class ChainSession:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                client = self.session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
+                client = self.session.create_client(service, region_name=region, config=self.config)
                 # Every HTTP attempt, retries included, waits for the shared rate limit.
                 client.meta.events.register("before-send", self._throttle)
                 if self.metrics is not None:
@@ -90,6 +91,9 @@ class SessionResolver:
         self._config = config
         self._metrics = metrics
         self._sessions: dict[tuple[str, str], ChainSession] = {}
+        # One loader for every session: each would otherwise parse and keep its own copy of the
+        # service models and endpoint rules, about 9.5 MB per chain (0.45 MB shared, measured).
+        self._loader = botocore.loaders.create_loader()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
         self.credential_calls = 0
@@ -119,13 +123,9 @@ class SessionResolver:
         start = chain.start
         expires_at: datetime | None = None
         if isinstance(start, OperatorIdentity):
-            session = boto3.session.Session()
+            session = self._session()
         elif isinstance(start, StaticKeys):
-            session = boto3.session.Session(
-                aws_access_key_id=start.access_key_id,
-                aws_secret_access_key=start.secret_access_key,
-                aws_session_token=start.session_token,
-            )
+            session = self._session(start.access_key_id, start.secret_access_key, start.session_token)
         else:
             session, expires_at = self._web_identity(start, partition, owner)
         current = self._wrap(session, partition, expires_at)
@@ -143,17 +143,19 @@ class SessionResolver:
                 credentials = current.sts().assume_role(**request)["Credentials"]
             except Exception as error:
                 raise classify(error, f"sts:AssumeRole {hop.role_arn}") from None
-            session = _session_from(credentials)
+            session = self._session(
+                credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+            )
             expires_at = _earliest(expires_at, credentials["Expiration"])
             current = self._wrap(session, partition, expires_at)
         return current
 
     def _web_identity(
         self, start: WebIdentity, partition: str, owner: tuple[str, str]
-    ) -> tuple[boto3.session.Session, datetime]:
+    ) -> tuple[botocore.session.Session, datetime]:
         token = self._mint_token(start.namespace, start.service_account, start.audience)
         # AssumeRoleWithWebIdentity is authenticated by the token itself; nothing to sign with.
-        unsigned = self._wrap(boto3.session.Session(), partition, None)
+        unsigned = self._wrap(self._session(), partition, None)
         unsigned.config = self._config.merge(Config(signature_version=UNSIGNED))
         self.credential_calls += 1
         try:
@@ -165,10 +167,26 @@ class SessionResolver:
             )["Credentials"]
         except Exception as error:
             raise classify(error, f"sts:AssumeRoleWithWebIdentity {start.role_arn}") from None
-        return _session_from(credentials), credentials["Expiration"]
+        session = self._session(
+            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
+        return session, credentials["Expiration"]
+
+    def _session(
+        self, access_key_id: str | None = None, secret_key: str | None = None, token: str | None = None
+    ) -> botocore.session.Session:
+        """A session with these keys, or the default credential chain when none are given.
+
+        botocore's, not boto3's: a boto3 Session appends its data path to the loader it is given,
+        so the shared loader's search path would grow with every session."""
+        session = botocore.session.Session()
+        session.register_component("data_loader", self._loader)
+        if access_key_id is not None and secret_key is not None:
+            session.set_credentials(access_key_id, secret_key, token)
+        return session
 
     def _wrap(
-        self, session: boto3.session.Session, partition: str, expires_at: datetime | None
+        self, session: botocore.session.Session, partition: str, expires_at: datetime | None
     ) -> ChainSession:
         return ChainSession(session, partition, expires_at, self._limiter, self._config, self._metrics)
 
@@ -195,14 +213,6 @@ def _result(status: int, parsed: Mapping[str, Any]) -> AwsResult:
         return "success"
     code = str((parsed.get("Error") or {}).get("Code", ""))
     return "throttled" if status == 429 or is_throttling(code) else "error"
-
-
-def _session_from(credentials: dict[str, Any]) -> boto3.session.Session:
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
 
 
 def _earliest(current: datetime | None, new: datetime) -> datetime:
