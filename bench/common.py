@@ -312,6 +312,7 @@ class Env:
             self.workdir / f"operator-{index}.log",
             env,
             ["--policy", str(policy_file), *FAST, *LOG_ARGS, *args],
+            verbose=False,  # as deployed: kopf's DEBUG lines cost CPU per event
         )
         self.operators.append(process)
         if start:

@@ -72,23 +72,26 @@ def main() -> None:
             calls.subtract(PROBE_CALLS)
             extra = {f"{svc}:{action}": n for (svc, action), n in calls.items() if n}
             aws_calls = sum(calls.values())
-            writes = env.operator_writes(audit_mark, exclude_namespaces=["p4-probe"])
+            secret_writes = env.operator_writes(audit_mark, exclude_namespaces=["p4-probe"])
             other = Counter(
                 f"{e.verb} {e.resource}{'/' + e.subresource if e.subresource else ''}"
                 for e in env.control_plane.audit_events()[audit_mark:]
                 if e.user == env.operator_user and e.is_write and e.namespace != "p4-probe"
             )
-            writes = dict(other) or 0
-            say(f"after restart: AWS calls beyond the probe's {extra or 0}; operator writes {writes}")
+            say(
+                f"after restart: AWS calls beyond the probe's {extra or 0}; "
+                f"operator writes {dict(other) or 0}"
+            )
 
         row(
             "P4",
             f"restart with {args.count} fresh Secrets (second operator, until {SETTLE:.0f} s after a new "
             "resource is Ready)",
-            f"{aws_calls} AWS calls, {total_writes(writes)} Secret writes ({sum(other.values())} writes "
-            f"of any kind); live after {live:.1f} s, new resource Ready {resumed:.1f} s after start",
-            "0 AWS calls, 0 Secret writes",
-            aws_calls == 0 and total_writes(writes) == 0,
+            f"{aws_calls} AWS calls, {total_writes(secret_writes)} Secret writes "
+            f"({sum(other.values())} writes of any kind); live after {live:.1f} s, "
+            f"new resource Ready {resumed:.1f} s after start",
+            "0 AWS calls, 0 writes",
+            aws_calls == 0 and total_writes(secret_writes) == 0 and not other,
         )
 
 

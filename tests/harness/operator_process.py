@@ -24,8 +24,12 @@ def _free_port() -> int:
 class OperatorProcess:
     """Start, stop and restart the operator; it logs (at DEBUG) to `log_path`."""
 
-    def __init__(self, log_path: Path, env: Mapping[str, str], args: Sequence[str]) -> None:
+    def __init__(
+        self, log_path: Path, env: Mapping[str, str], args: Sequence[str], *, verbose: bool = True
+    ) -> None:
+        """`verbose`: DEBUG logs for tests to read; benchmarks measure the default (INFO)."""
         self.log_path = log_path
+        self._verbose = ["--verbose"] if verbose else []
         # Only the AWS settings given here: nothing from the test runner's own environment or files.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         isolated = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
@@ -43,7 +47,7 @@ class OperatorProcess:
             "-m",
             "ecr_pull_secrets",
             "run",
-            "--verbose",
+            *self._verbose,
             "--liveness",
             f"http://127.0.0.1:{self._port}/healthz",
             "--metrics-port",

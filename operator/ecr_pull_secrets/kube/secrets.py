@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import KubeError, raw_json
+from ecr_pull_secrets.kube.client import KubeError, Rest
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,11 @@ class ExistingSecret:
 
 class Secrets:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self._core = client.CoreV1Api(api_client)
+        self._rest = Rest(api_client)
 
     def get(self, namespace: str, name: str) -> ExistingSecret | None:
         try:
-            body = raw_json(
-                self._core.read_namespaced_secret, f"get Secret {namespace}/{name}", name, namespace
-            )
+            body = self._rest.request("GET", _path(namespace, name), f"get Secret {namespace}/{name}")
         except KubeError as error:
             if error.status == 404:
                 return None
@@ -36,36 +34,34 @@ class Secrets:
     def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Returns the Secret as stored."""
         namespace = manifest["metadata"]["namespace"]
-        return raw_json(
-            self._core.create_namespaced_secret,
-            f"create Secret {namespace}/{manifest['metadata']['name']}",
-            namespace,
-            manifest,
-        )
+        what = f"create Secret {namespace}/{manifest['metadata']['name']}"
+        return self._rest.request("POST", _path(namespace), what, manifest)
 
     def update(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """A strategic merge patch: our data, labels, annotations and owner reference win; anybody
         else's labels, annotations and owner references stay (that is how adoption keeps them)."""
         meta = manifest["metadata"]
-        return raw_json(
-            self._core.patch_namespaced_secret,
+        return self._rest.request(
+            "PATCH",
+            _path(meta["namespace"], meta["name"]),
             f"update Secret {meta['namespace']}/{meta['name']}",
-            meta["name"],
-            meta["namespace"],
             {"metadata": meta, "data": manifest["data"]},
-            _content_type="application/strategic-merge-patch+json",
+            "application/strategic-merge-patch+json",
         )
 
     def delete(self, namespace: str, name: str, uid: str) -> None:
         """Deletes only that very object (uid precondition), and tolerates it being gone already."""
         try:
-            raw_json(
-                self._core.delete_namespaced_secret,
+            self._rest.request(
+                "DELETE",
+                _path(namespace, name),
                 f"delete Secret {namespace}/{name}",
-                name,
-                namespace,
-                body={"preconditions": {"uid": uid}},
+                {"preconditions": {"uid": uid}},
             )
         except KubeError as error:
             if error.status not in (404, 409):
                 raise
+
+
+def _path(namespace: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import raw_json
+from ecr_pull_secrets.kube.client import Rest
 from ecr_pull_secrets.model.cluster import ADDED_PULL_SECRETS_ANNOTATION, ServiceAccountView, added_entry
 from ecr_pull_secrets.model.identity import IRSA_ROLE_ANNOTATION
 
@@ -16,16 +16,11 @@ TOKEN_SECONDS = 600
 
 class ServiceAccounts:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self._core = client.CoreV1Api(api_client)
+        self._rest = Rest(api_client)
 
     def role_arn(self, namespace: str, name: str) -> str | None:
         """The eks.amazonaws.com/role-arn annotation; raises KubeError (404) if there is no such SA."""
-        body = raw_json(
-            self._core.read_namespaced_service_account,
-            f"get ServiceAccount {namespace}/{name}",
-            name,
-            namespace,
-        )
+        body = self._rest.request("GET", _path(namespace, name), f"get ServiceAccount {namespace}/{name}")
         annotations = body.get("metadata", {}).get("annotations") or {}
         value = annotations.get(IRSA_ROLE_ANNOTATION)
         return str(value) if value else None
@@ -50,21 +45,23 @@ class ServiceAccounts:
         }
         if entries is not None:
             patch["imagePullSecrets"] = [{"name": name} for name in entries]
-        raw_json(
-            self._core.patch_namespaced_service_account,
+        self._rest.request(
+            "PATCH",
+            _path(account.namespace, account.name),
             f"update imagePullSecrets of ServiceAccount {account.namespace}/{account.name}",
-            account.name,
-            account.namespace,
             patch,
-            _content_type="application/merge-patch+json",
+            "application/merge-patch+json",
         )
 
     def mint_token(self, namespace: str, name: str, audience: str) -> str:
-        body = raw_json(
-            self._core.create_namespaced_service_account_token,
+        body = self._rest.request(
+            "POST",
+            _path(namespace, name) + "/token",
             f"TokenRequest for ServiceAccount {namespace}/{name}",
-            name,
-            namespace,
             {"spec": {"audiences": [audience], "expirationSeconds": TOKEN_SECONDS}},
         )
         return str(body["status"]["token"])
+
+
+def _path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}"
