@@ -18,8 +18,9 @@ Secret (no AWS call needed) and to make a new EcrPullSecret with the operator's 
 Ready. Then `--per-chain` (default 20) more resources with a role chain each (one region) give
 the operator's RSS per chain.
 
-Why not 2,000 role chains: each chain costs the operator ~17 MB of RSS (two boto3 Sessions per
-chain, each with its own botocore loader), so 2,000 would need ~34 GB; this machine is shared.
+Why not 2,000 role chains: at 10 calls per second, 2,000 chains x 20 regions would be a storm of
+over an hour. Memory is not the limit any more: sessions share one botocore loader, so a chain
+costs ~0.1 MB and a botocore client (one per chain and region) ~0.25 MB.
 
     python -m bench.p5_storm [--count 2000] [--chains 50] [--regions 20] [--rate 10]
 """

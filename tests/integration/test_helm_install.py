@@ -144,6 +144,12 @@ def _peers(kube: Kube, peering: str) -> dict[str, int]:
     return {identity: int(peer["priority"]) for identity, peer in (body.get("status") or {}).items()}
 
 
+def _standing_by(replica: OperatorProcess) -> bool:
+    """Whether kopf has paused this replica's EcrPullSecret watch (its latest word on it, at DEBUG)."""
+    said = [line for line in replica.log().splitlines() if "watch-stream for ecrpullsecrets" in line]
+    return bool(said) and ("Pausing" in said[-1] or "(paused)" in said[-1])
+
+
 def _handled(replica: OperatorProcess, namespace: str, name: str) -> bool:
     """Whether this replica wrote the resource's Secret (the reconciler logs each write)."""
     return f"EcrPullSecret {namespace}/{name}: Secret {name} holds tokens" in replica.log()
@@ -172,6 +178,12 @@ def test_ha_one_active_replica_and_failover(
             replicas[identity] for identity, _ in sorted(_peers(kube, peering).items(), key=lambda p: -p[1])
         ]
         active, second, third = ranked
+        # A replica pauses once it has seen a higher peer in the object, which can lag its listing.
+        wait_for(
+            "the two lower replicas to stand by",
+            lambda: [_standing_by(r) for r in ranked] == [False, True, True],
+            timeout=30,
+        )
 
         kube.create_eps(namespace, "app", {"registries": [EAST]})
         kube.wait_ready(namespace, "app", timeout=10)

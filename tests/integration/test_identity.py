@@ -161,8 +161,11 @@ def test_policy_refuses_the_operator_identity(
     assert "operatorIdentity.namespaces ['platform-*']" in own["message"]
     assert f"may not assume {FIRST}" in chained["message"]
     assert "rule 1: namespaces ['team-*']" in chained["message"]
-    reasons = [e["reason"] for e in kube.events(namespace)]
-    assert reasons.count("AuthNotAllowed") == 2
+    # kopf posts Events from a queue of its own, a moment after the status.
+    wait_for(
+        "two AuthNotAllowed Events",
+        lambda: [e["reason"] for e in kube.events(namespace)].count("AuthNotAllowed") == 2,
+    )
     time.sleep(2)  # a refusal is not retried: no more Events, no AWS calls
     assert [e["reason"] for e in kube.events(namespace)].count("AuthNotAllowed") == 2
     assert aws.call_counts() == {}

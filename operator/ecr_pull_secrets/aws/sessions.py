@@ -143,9 +143,7 @@ class SessionResolver:
                 credentials = current.sts().assume_role(**request)["Credentials"]
             except Exception as error:
                 raise classify(error, f"sts:AssumeRole {hop.role_arn}") from None
-            session = self._session(
-                credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
-            )
+            session = self._session_from(credentials)
             expires_at = _earliest(expires_at, credentials["Expiration"])
             current = self._wrap(session, partition, expires_at)
         return current
@@ -167,10 +165,7 @@ class SessionResolver:
             )["Credentials"]
         except Exception as error:
             raise classify(error, f"sts:AssumeRoleWithWebIdentity {start.role_arn}") from None
-        session = self._session(
-            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
-        )
-        return session, credentials["Expiration"]
+        return self._session_from(credentials), credentials["Expiration"]
 
     def _session(
         self, access_key_id: str | None = None, secret_key: str | None = None, token: str | None = None
@@ -184,6 +179,12 @@ class SessionResolver:
         if access_key_id is not None and secret_key is not None:
             session.set_credentials(access_key_id, secret_key, token)
         return session
+
+    def _session_from(self, credentials: Mapping[str, Any]) -> botocore.session.Session:
+        """A session with the keys of an STS answer."""
+        return self._session(
+            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
 
     def _wrap(
         self, session: botocore.session.Session, partition: str, expires_at: datetime | None

@@ -115,6 +115,10 @@ class Reconciler:
         if body["metadata"].get("deletionTimestamp"):
             await self._finalize(body, resource)
             return Outcome(wake_at=None)
+        home = self._view.namespace(resource.namespace) if resource.namespace else None
+        if home is not None and home.terminating:
+            # Its namespace is going, and the resource with it: a write there can only be refused.
+            return Outcome(wake_at=None)
         refusal = policy.check(self._namespace_policy, resource.namespace, resource.spec.auth)
         if refusal is not None:
             # Not retried: only a spec change (or a new policy and a restart) can change the answer.
@@ -228,7 +232,8 @@ class Reconciler:
         held = Held(
             credentials={r.host: tokens[(r.region, r.public)].credential for r in spec.registries},
             issued_at=min(t.issued_at for t in tokens.values()),
-            expires_at=min(t.expires_at for t in tokens.values()),
+            # Whole seconds, as status and the Secret's annotation record it.
+            expires_at=min(t.expires_at for t in tokens.values()).replace(microsecond=0),
             chain_key=chain.key,
             identity=await self._broker.identity(chain, spec.partition, owner),
         )

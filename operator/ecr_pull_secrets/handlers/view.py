@@ -37,6 +37,10 @@ class ClusterView:
     def namespaces(self) -> list[NamespaceView]:
         return list(self._values("ecr_namespaces", ALL))
 
+    def namespace(self, name: str) -> NamespaceView | None:
+        found: NamespaceView | None = next(iter(self._values("ecr_namespaces", name)), None)
+        return found
+
     def secret(self, namespace: str, name: str) -> SecretView | None:
         watched: SecretView | None = next(iter(self._values("ecr_secrets", (namespace, name))), None)
         ours = self._written.get((namespace, name))

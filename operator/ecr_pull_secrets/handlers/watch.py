@@ -25,7 +25,8 @@ MANAGED_SELECTOR = f"{api.MANAGED_BY_LABEL}={api.MANAGED_BY}"
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.index("v1", "namespaces", id="ecr_namespaces", registry=registry)
     def ecr_namespaces(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        return {ALL: namespace_view(body)}
+        view = namespace_view(body)
+        return {ALL: view, view.name: view}
 
     @kopf.index("v1", "secrets", labels=MANAGED, id="ecr_secrets", registry=registry)
     def ecr_secrets(body: kopf.Body, **_: Any) -> dict[Any, Any]:
