@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.common import EAST, Env, RssSampler, Tracker, arguments, bulk, pid, row, say, total_writes
@@ -78,79 +79,79 @@ def run_eps(count: int, keep: bool) -> Run:
                 done - started,
                 rss.peak_mb,
                 env.operator_writes(audit_mark),
-                0,
+                env.aws.calls(),
             )
-        result = Run(result.name, result.seconds, result.peak_mb, result.writes, env.aws.calls())
+        say(result.summary() + f"; writes by verb {dict(result.writes)}")
+        return result
+
+
+def _while_running(
+    label: str,
+    count: int,
+    keep: bool,
+    *,
+    secret: str,
+    resources: str,
+    act: Callable[[Env, list[str]], object],
+    ready: Callable[[Tracker, list[tuple[str, str]]], bool],
+) -> Run:
+    """The operator runs; the clock runs from `act` until `ready` and every Secret is seen."""
+    with Env(f"p3-{resources}", keep=keep) as env:
+        names = namespaces(count)
+        env.create_namespaces(names)
+        keys = [(ns, secret) for ns in names]
+        tracker = Tracker()
+        with tracker.watching(env, resources=resources):
+            operator = env.operator()
+            with RssSampler(pid(operator)) as rss:
+                audit_mark = env.audit_lines()
+                started = time.monotonic()
+                act(env, names)
+                done = tracker.wait(
+                    f"{count} namespaces served",
+                    lambda: all(k in tracker.secret_seen for k in keys) and ready(tracker, keys),
+                    timeout=600,
+                )
+                say(
+                    f"all ready {done - started:.1f}s after the first create; RSS now {rss.current_mb:.0f} MB"
+                )
+                time.sleep(3)  # anything still running after the last Ready counts too
+            result = Run(label, done - started, rss.peak_mb, env.operator_writes(audit_mark), env.aws.calls())
         say(result.summary() + f"; writes by verb {dict(result.writes)}")
         return result
 
 
 def run_eps_live(count: int, keep: bool) -> Run:
-    with Env("p3-eps-live", keep=keep) as env:
-        names = namespaces(count)
-        env.create_namespaces(names)
-        keys = [(ns, "app") for ns in names]
-        tracker = Tracker()
-        with tracker.watching(env):
-            operator = env.operator()
-            with RssSampler(pid(operator)) as rss:
-                audit_mark = env.audit_lines()
-                started = time.monotonic()
-                bulk(lambda ns: env.create_eps(ns, "app", {"registries": [EAST]}), names, 16, "created")
-                done = tracker.wait(
-                    f"{count} Ready with Secrets",
-                    lambda: all(k in tracker.ready_at and k in tracker.secret_seen for k in keys),
-                    timeout=600,
-                )
-                say(
-                    f"all Ready {done - started:.1f}s after the first create; RSS now {rss.current_mb:.0f} MB"
-                )
-                time.sleep(3)
-            result = Run(
-                f"{count} EcrPullSecrets created while it runs",
-                done - started,
-                rss.peak_mb,
-                env.operator_writes(audit_mark),
-                env.aws.calls(),
-            )
-        say(result.summary() + f"; writes by verb {dict(result.writes)}")
-        return result
+    return _while_running(
+        f"{count} EcrPullSecrets created while it runs",
+        count,
+        keep,
+        secret="app",
+        resources="eps",
+        act=lambda env, names: bulk(
+            lambda ns: env.create_eps(ns, "app", {"registries": [EAST]}), names, 16, "created"
+        ),
+        ready=lambda tracker, keys: all(k in tracker.ready_at for k in keys),
+    )
 
 
 def run_ceps(count: int, keep: bool) -> Run:
-    with Env("p3-ceps", keep=keep) as env:
-        names = namespaces(count)
-        env.create_namespaces(names)
-        keys = [(ns, "ecr-pull") for ns in names]
-        tracker = Tracker()
-        with tracker.watching(env, resources="ceps"):
-            operator = env.operator()
-            with RssSampler(pid(operator)) as rss:
-                audit_mark = env.audit_lines()
-                started = time.monotonic()
-                env.create_ceps(
-                    "platform",
-                    {"registries": [EAST], "secretName": "ecr-pull", "namespaces": {"include": ["p3-*"]}},
-                )
+    def ready(tracker: Tracker, keys: list[tuple[str, str]]) -> bool:
+        status = (tracker.bodies.get(("", "platform")) or {}).get("status") or {}
+        return bool(status.get("readyNamespaces") == count)
 
-                def ready() -> bool:
-                    status = (tracker.bodies.get(("", "platform")) or {}).get("status") or {}
-                    return status.get("readyNamespaces") == count and all(
-                        k in tracker.secret_seen for k in keys
-                    )
-
-                done = tracker.wait(f"{count} namespaces ready", ready, timeout=600)
-                say(f"all ready {done - started:.1f}s after the create; RSS now {rss.current_mb:.0f} MB")
-                time.sleep(3)
-            result = Run(
-                f"1 ClusterEcrPullSecret over {count} namespaces",
-                done - started,
-                rss.peak_mb,
-                env.operator_writes(audit_mark),
-                env.aws.calls(),
-            )
-        say(result.summary() + f"; writes by verb {dict(result.writes)}")
-        return result
+    return _while_running(
+        f"1 ClusterEcrPullSecret over {count} namespaces",
+        count,
+        keep,
+        secret="ecr-pull",
+        resources="ceps",
+        act=lambda env, _: env.create_ceps(
+            "platform",
+            {"registries": [EAST], "secretName": "ecr-pull", "namespaces": {"include": ["p3-*"]}},
+        ),
+        ready=ready,
+    )
 
 
 def main() -> None:
