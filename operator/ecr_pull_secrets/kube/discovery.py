@@ -8,15 +8,14 @@ from collections.abc import Mapping
 import urllib3
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import KubeError, raw_json
+from ecr_pull_secrets.kube.client import KubeError, Rest
 
 GroupVersion = tuple[str, str]
 
 
 class Discovery:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self._apis = client.ApisApi(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
+        self._rest = Rest(api_client)
 
     def unlisted(self, wanted: Mapping[GroupVersion, frozenset[str]]) -> list[str]:
         """The `plural.group` of each wanted kind that discovery does not list (yet).
@@ -28,7 +27,7 @@ class Discovery:
             raise KubeError(0, type(error).__name__, "reach the API server") from None
 
     def _unlisted(self, wanted: Mapping[GroupVersion, frozenset[str]]) -> list[str]:
-        groups = raw_json(self._apis.get_api_versions, "list API groups").get("groups", [])
+        groups = self._rest.request("GET", "/apis", "list API groups").get("groups", [])
         listed = {(g.get("name"), v.get("version")) for g in groups for v in g.get("versions", [])}
         missing: list[str] = []
         for (group, version), plurals in sorted(wanted.items()):
@@ -36,7 +35,7 @@ class Discovery:
             if (group, version) in listed:
                 try:
                     what = f"list the {group}/{version} resources"
-                    body = raw_json(self._custom.get_api_resources, what, group, version)
+                    body = self._rest.request("GET", f"/apis/{group}/{version}", what)
                     served = {str(r.get("name", "")) for r in body.get("resources", [])}
                 except KubeError as error:
                     if error.status != 404:
