@@ -1,0 +1,90 @@
+"""The shape and bounds of every spec field, in one place: the CRD schemas (admission) are checked
+against these, and the parser enforces them again, so a spec stored before a CRD upgrade, or
+written while the schema was looser, cannot slip through.
+
+Patterns are written for both RE2 (OpenAPI `pattern`, CEL `matches`) and Python `re` with
+`re.ASCII`: no look-arounds, no back-references, `\\w` meaning [A-Za-z0-9_].
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+# -- Kubernetes object names (k8s.io/apimachinery validation) ---------------------------------
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_LABEL_MAX = 63
+"""Namespace names."""
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS1123_SUBDOMAIN_MAX = 253
+"""Secret and ServiceAccount names."""
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+SECRET_KEY_MAX = 253
+"""Keys of a Secret's data."""
+
+# -- label selectors (metav1.LabelSelector) ----------------------------------------------------
+
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_KEY_MAX = 253 + 1 + 63
+LABEL_NAME_MAX = 63
+"""The part of a key after its optional prefix."""
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_VALUE_MAX = 63
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+MAX_MATCH_LABELS = 32
+MAX_MATCH_EXPRESSIONS = 16
+MAX_EXPRESSION_VALUES = 64
+
+# -- namespace globs (ClusterEcrPullSecret spec.namespaces) -------------------------------------
+
+NAMESPACE_GLOB = r"^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$"
+"""A namespace name in which * and ? stand for any run of characters and any one character."""
+NAMESPACE_GLOB_MAX = 63
+MAX_NAMESPACE_GLOBS = 64
+
+# -- spec.serviceAccounts -----------------------------------------------------------------------
+
+MAX_SERVICE_ACCOUNT_NAMES = 50
+
+# -- AWS identifiers (IAM and STS API references) ----------------------------------------------
+
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+"""The partitions ECR registry hosts are parsed for (model.registry)."""
+ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+"""IAM role names are 1-64 of [\\w+=,.@-]; paths are segments of the same characters."""
+ROLE_ARN_MAX = 2048
+"""sts:AssumeRole RoleArn: 20-2048 characters."""
+EXTERNAL_ID = r"^[\w+=,.@:/-]{2,1224}$"
+EXTERNAL_ID_MAX = 1224
+SESSION_NAME = r"^[\w+=,.@-]{2,64}$"
+SESSION_NAME_MAX = 64
+AUDIENCE = r"^[\x21-\x7e]{1,253}$"
+"""A TokenRequest audience: printable ASCII without spaces, e.g. sts.amazonaws.com."""
+AUDIENCE_MAX = 253
+MAX_ROLE_CHAIN = 5
+
+# -- durations ---------------------------------------------------------------------------------
+
+RENEW_BEFORE_MIN = timedelta(minutes=5)
+RENEW_BEFORE_MAX = timedelta(hours=8)
+"""cert-manager's two thirds of the 12 h token life: a token fetched for one resource stays
+acceptable to every other resource sharing its chain, so a renewal window needs one call."""
+
+
+def matches(pattern: str, text: str) -> bool:
+    """What the API server's RE2 decides for `pattern` (a search; $ is end of text)."""
+    return "\n" not in text and re.search(pattern, text, re.ASCII) is not None
+
+
+def go_duration(delta: timedelta) -> str:
+    """5m, 8h: how a bound is written in CEL and in messages."""
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
