@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from ecr_pull_secrets.aws.broker import TokenBroker
-from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
@@ -56,17 +56,18 @@ def run(config: Settings) -> int:
 
     metrics = Metrics()
     if config.metrics_port:
-        metrics.serve(config.metrics_port)
+        metrics.serve(config.metrics_port, config.metrics_address)
     api_client = new_api_client(pool_size=config.workers)
     startup.register(
         registry, Discovery(api_client), startup.watched_kinds(config.peering, not config.namespaces)
     )
     view = ClusterView()
     service_accounts = ServiceAccounts(api_client)
-    resolver = SessionResolver(
-        service_accounts.mint_token, RateLimiter(config.aws_rate_limit), utcnow, metrics=metrics
+    pace = RateLimiter(config.aws_rate_limit)  # every AWS request, retries included
+    resolver = SessionResolver(service_accounts.mint_token, pace, utcnow, metrics=metrics)
+    broker = TokenBroker(
+        BotoTokenSource(resolver), clock=utcnow, limiter=AsyncLimiter(pace), forget_chain=resolver.forget
     )
-    broker = TokenBroker(BotoTokenSource(resolver), clock=utcnow)
     reconciler = Reconciler(
         secrets=Secrets(api_client),
         service_accounts=service_accounts,

@@ -1,17 +1,20 @@
-"""TokenBroker: cache, single flight, per-key separation and failure fan-out, with a fake source."""
+"""TokenBroker: cache, single flight, per-key separation, failure fan-out, the per-namespace chain
+quota, cache clean-up and the fair order of calls at the rate limit, with a fake source."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import pytest
 
-from ecr_pull_secrets.aws.broker import TokenBroker, TokenKey
+from ecr_pull_secrets.aws.broker import Accept, TokenBroker, TokenKey
 from ecr_pull_secrets.aws.errors import AwsCallFailed
+from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, RateLimiter
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.model.identity import (
     OPERATOR_CHAIN,
@@ -40,6 +43,7 @@ class TokenCall(NamedTuple):
     region: str
     public: bool
     owner: tuple[str, str]
+    fips: bool = False
 
 
 class IdentityCall(NamedTuple):
@@ -66,15 +70,22 @@ class FakeSource:
         self._lock = threading.Lock()
 
     def authorization_token(
-        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+        self,
+        chain: Chain,
+        partition: str,
+        region: str,
+        public: bool,
+        owner: tuple[str, str],
+        *,
+        fips: bool = False,
     ) -> tuple[Credential, datetime]:
         with self._lock:
-            self.token_calls.append(TokenCall(chain, partition, region, public, owner))
+            self.token_calls.append(TokenCall(chain, partition, region, public, owner, fips))
             number = len(self.token_calls)
         self._block()
         if number <= self.failures:
             raise AwsCallFailed("Throttled", f"call {number} throttled")
-        kind = "public" if public else "private"
+        kind = "public" if public else "fips" if fips else "private"
         return Credential("AWS", f"{chain.key}/{partition}/{region}/{kind}/{number}"), EXPIRES
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
@@ -104,8 +115,15 @@ def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(factory())
 
 
+def outlives(moment: datetime) -> Accept:
+    return lambda token: token.expires_at > moment
+
+
+ANY = outlives(NOW)
+
+
 def password(chain: Chain, key: TokenKey, number: int) -> str:
-    kind = "public" if key.public else "private"
+    kind = "public" if key.public else "fips" if key.fips else "private"
     return f"{chain.key}/{key.partition}/{key.region}/{kind}/{number}"
 
 
@@ -138,8 +156,8 @@ def test_cache_hit_only_when_cached_token_outlives_valid_until(valid_until: date
     broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[RegistryToken, RegistryToken]:
-        first = await broker.token(OPERATOR_CHAIN, KEY, NOW)
-        return first, await broker.token(OPERATOR_CHAIN, KEY, valid_until)
+        first = await broker.token(OPERATOR_CHAIN, KEY, ANY)
+        return first, await broker.token(OPERATOR_CHAIN, KEY, outlives(valid_until))
 
     first, second = run(scenario)
 
@@ -154,7 +172,7 @@ def test_token_records_clock_and_source_expiry_and_passes_the_request_through() 
     clock = Clock(later(minutes=7))
     key = TokenKey(ROLE_CHAIN.key, "aws", "eu-west-1")
 
-    token = run(lambda: TokenBroker(source, clock).token(ROLE_CHAIN, key, NOW, owner=OWNER))
+    token = run(lambda: TokenBroker(source, clock).token(ROLE_CHAIN, key, ANY, owner=OWNER))
 
     assert token == RegistryToken(Credential("AWS", password(ROLE_CHAIN, key, 1)), later(minutes=7), EXPIRES)
     assert source.token_calls == [TokenCall(ROLE_CHAIN, "aws", "eu-west-1", False, OWNER)]
@@ -163,7 +181,7 @@ def test_token_records_clock_and_source_expiry_and_passes_the_request_through() 
 def test_owner_defaults_to_nobody() -> None:
     source = FakeSource()
 
-    run(lambda: TokenBroker(source, Clock()).token(OPERATOR_CHAIN, KEY, NOW))
+    run(lambda: TokenBroker(source, Clock()).token(OPERATOR_CHAIN, KEY, ANY))
 
     assert source.token_calls == [TokenCall(OPERATOR_CHAIN, "aws", "us-east-1", False, ("", ""))]
 
@@ -174,9 +192,9 @@ def test_fresh_bypasses_cache_and_replaces_it() -> None:
 
     async def scenario() -> list[RegistryToken]:
         return [
-            await broker.token(OPERATOR_CHAIN, KEY, NOW),
-            await broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=True),
-            await broker.token(OPERATOR_CHAIN, KEY, NOW),
+            await broker.token(OPERATOR_CHAIN, KEY, ANY),
+            await broker.token(OPERATOR_CHAIN, KEY, ANY, fresh=True),
+            await broker.token(OPERATOR_CHAIN, KEY, ANY),
         ]
 
     first, forced, after = run(scenario)
@@ -201,11 +219,11 @@ def test_cached_answers_from_the_cache_only(valid_until: datetime, expected: boo
     broker = TokenBroker(source, Clock())
     other = TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")
 
-    assert broker.cached(KEY, NOW) is None, "nothing fetched yet"
-    token = run(lambda: broker.token(OPERATOR_CHAIN, KEY, NOW))
+    assert broker.cached(KEY, ANY) is None, "nothing fetched yet"
+    token = run(lambda: broker.token(OPERATOR_CHAIN, KEY, ANY))
 
-    assert (broker.cached(KEY, valid_until) is token) is expected
-    assert broker.cached(other, NOW) is None
+    assert (broker.cached(KEY, outlives(valid_until)) is token) is expected
+    assert broker.cached(other, ANY) is None
     assert len(source.token_calls) == 1, "cached() never calls AWS"
     assert broker.calls == 1
 
@@ -219,7 +237,7 @@ def test_single_flight_50_concurrent_calls_make_one_source_call(fresh: bool) -> 
     broker = TokenBroker(source, Clock())
 
     results = run(
-        lambda: overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=fresh) for _ in range(50)])
+        lambda: overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, ANY, fresh=fresh) for _ in range(50)])
     )
 
     assert len(source.token_calls) == 1
@@ -236,6 +254,7 @@ DIFFERENT: dict[str, tuple[Chain, TokenKey]] = {
     "partition": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws-us-gov", "us-east-1")),
     "region": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")),
     "public": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws", "us-east-1", public=True)),
+    "fips": (OPERATOR_CHAIN, TokenKey(OPERATOR_CHAIN.key, "aws", "us-east-1", fips=True)),
 }
 
 
@@ -245,12 +264,14 @@ def test_keys_that_differ_in_one_field_do_not_share(different: str) -> None:
     broker = TokenBroker(source, Clock())
     chain, key = DIFFERENT[different]
 
+    mine, theirs = ("team-a", "base"), ("team-a", "other")  # one chain per resource
+
     async def scenario() -> list[RegistryToken]:
         return [
-            await broker.token(*BASE, NOW),
-            await broker.token(chain, key, NOW),
-            await broker.token(*BASE, NOW),
-            await broker.token(chain, key, NOW),
+            await broker.token(*BASE, ANY, owner=mine),
+            await broker.token(chain, key, ANY, owner=theirs),
+            await broker.token(*BASE, ANY, owner=mine),
+            await broker.token(chain, key, ANY, owner=theirs),
         ]
 
     base, other, base_again, other_again = run(scenario)
@@ -259,8 +280,8 @@ def test_keys_that_differ_in_one_field_do_not_share(different: str) -> None:
     assert other.credential.password == password(chain, key, 2)
     assert (base_again, other_again) == (base, other), "each key kept its own token"
     assert source.token_calls == [
-        TokenCall(OPERATOR_CHAIN, "aws", "us-east-1", False, ("", "")),
-        TokenCall(chain, key.partition, key.region, key.public, ("", "")),
+        TokenCall(OPERATOR_CHAIN, "aws", "us-east-1", False, mine),
+        TokenCall(chain, key.partition, key.region, key.public, theirs, key.fips),
     ]
 
 
@@ -270,14 +291,18 @@ def test_concurrent_calls_for_different_keys_make_one_call_each() -> None:
     pairs = [BASE, *DIFFERENT.values()]
 
     async def scenario() -> list[RegistryToken]:
-        calls = [broker.token(chain, key, NOW) for chain, key in pairs for _ in range(5)]
+        calls = [
+            broker.token(chain, key, ANY, owner=("team-a", f"r{index}"))
+            for index, (chain, key) in enumerate(pairs)
+            for _ in range(5)
+        ]
         return list(await asyncio.gather(*calls))
 
     results = run(scenario)
 
-    assert sorted((c.chain.key, c.partition, c.region, c.public) for c in source.token_calls) == sorted(
-        (k.chain, k.partition, k.region, k.public) for _, k in pairs
-    )
+    assert sorted(
+        (c.chain.key, c.partition, c.region, c.public, c.fips) for c in source.token_calls
+    ) == sorted((k.chain, k.partition, k.region, k.public, k.fips) for _, k in pairs)
     assert broker.calls == len(pairs)
     for index, (_, key) in enumerate(pairs):
         group = results[index * 5 : index * 5 + 5]
@@ -293,8 +318,8 @@ def test_failure_reaches_every_joined_waiter_and_next_call_retries() -> None:
     broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[list[RegistryToken | BaseException], RegistryToken]:
-        failed = await overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, NOW) for _ in range(50)])
-        return failed, await broker.token(OPERATOR_CHAIN, KEY, NOW)
+        failed = await overlapping(source, [broker.token(OPERATOR_CHAIN, KEY, ANY) for _ in range(50)])
+        return failed, await broker.token(OPERATOR_CHAIN, KEY, ANY)
 
     failed, retried = run(scenario)
 
@@ -302,7 +327,7 @@ def test_failure_reaches_every_joined_waiter_and_next_call_retries() -> None:
     assert all(isinstance(r, AwsCallFailed) and r.reason == "Throttled" for r in failed), failed
     assert retried.credential.password == password(OPERATOR_CHAIN, KEY, 2)
     assert len(source.token_calls) == 2
-    assert broker.cached(KEY, NOW) is retried
+    assert broker.cached(KEY, ANY) is retried
 
 
 def test_failure_leaves_a_cached_token_in_place() -> None:
@@ -310,10 +335,10 @@ def test_failure_leaves_a_cached_token_in_place() -> None:
     broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[RegistryToken, BaseException | None]:
-        first = await broker.token(OPERATOR_CHAIN, KEY, NOW)
+        first = await broker.token(OPERATOR_CHAIN, KEY, ANY)
         source.failures = 2  # the forced refresh (call 2) fails
         try:
-            await broker.token(OPERATOR_CHAIN, KEY, NOW, fresh=True)
+            await broker.token(OPERATOR_CHAIN, KEY, ANY, fresh=True)
         except AwsCallFailed as error:
             return first, error
         return first, None
@@ -321,7 +346,7 @@ def test_failure_leaves_a_cached_token_in_place() -> None:
     first, error = run(scenario)
 
     assert isinstance(error, AwsCallFailed)
-    assert broker.cached(KEY, NOW) is first
+    assert broker.cached(KEY, ANY) is first
 
 
 def test_cancelled_leader_does_not_cancel_joined_waiters() -> None:
@@ -330,10 +355,10 @@ def test_cancelled_leader_does_not_cancel_joined_waiters() -> None:
     broker = TokenBroker(source, Clock())
 
     async def scenario() -> tuple[BaseException | RegistryToken, BaseException | RegistryToken]:
-        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
+        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, ANY))
         try:
             assert await asyncio.to_thread(source.entered.wait, WAIT)
-            follower = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
+            follower = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, ANY))
             await asyncio.sleep(0)  # the follower joins the leader's flight
             leader.cancel()
         finally:
@@ -355,20 +380,20 @@ def test_cancelled_sole_caller_still_fills_the_cache() -> None:
     broker = TokenBroker(source, Clock())
 
     async def scenario() -> RegistryToken:
-        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, NOW))
+        leader = asyncio.create_task(broker.token(OPERATOR_CHAIN, KEY, ANY))
         try:
             assert await asyncio.to_thread(source.entered.wait, WAIT)
             leader.cancel()
             await asyncio.gather(leader, return_exceptions=True)
         finally:
             gate.set()
-        return await broker.token(OPERATOR_CHAIN, KEY, NOW)  # joins the flight, or hits the cache
+        return await broker.token(OPERATOR_CHAIN, KEY, ANY)  # joins the flight, or hits the cache
 
     token = run(scenario)
 
     assert token.credential.password == password(OPERATOR_CHAIN, KEY, 1)
     assert len(source.token_calls) == 1
-    assert broker.cached(KEY, NOW) is token
+    assert broker.cached(KEY, ANY) is token
 
 
 # -- identity ----------------------------------------------------------------------------------
@@ -426,7 +451,7 @@ def test_identity_and_token_flights_do_not_collide() -> None:
 
     async def scenario() -> list[Any]:
         return await overlapping(
-            source, [broker.identity(OPERATOR_CHAIN, "aws"), broker.token(OPERATOR_CHAIN, KEY, NOW)]
+            source, [broker.identity(OPERATOR_CHAIN, "aws"), broker.token(OPERATOR_CHAIN, KEY, ANY)]
         )
 
     arn, token = run(scenario)
@@ -434,3 +459,224 @@ def test_identity_and_token_flights_do_not_collide() -> None:
     assert arn == f"arn:aws:sts::123456789012:assumed-role/{OPERATOR_CHAIN.key}/1"
     assert isinstance(token, RegistryToken)
     assert (len(source.identity_calls), len(source.token_calls)) == (1, 1)
+
+
+# -- accept: the caller judges the cached token itself -----------------------------------------
+
+
+def test_accept_sees_the_cached_token_and_decides_by_its_own_lifetime() -> None:
+    source = FakeSource()
+    clock = Clock()
+    broker = TokenBroker(source, clock)
+    seen: list[RegistryToken] = []
+
+    def a_third_left(token: RegistryToken) -> bool:
+        """Good while at least a third of the token's own lifetime is left."""
+        seen.append(token)
+        return token.expires_at - clock.now >= (token.expires_at - token.issued_at) / 3
+
+    async def scenario() -> list[RegistryToken]:
+        first = await broker.token(OPERATOR_CHAIN, KEY, a_third_left)
+        clock.now = later(hours=8)  # 4 h of 12 left: still a third
+        second = await broker.token(OPERATOR_CHAIN, KEY, a_third_left)
+        clock.now = later(hours=8, seconds=1)
+        return [first, second, await broker.token(OPERATOR_CHAIN, KEY, a_third_left)]
+
+    first, second, third = run(scenario)
+
+    assert second is first
+    assert third is not first
+    assert third.credential.password == password(OPERATOR_CHAIN, KEY, 2)
+    assert seen == [first, first], "asked about the cached token, never about a new one"
+
+
+# -- the per-namespace quota of credential chains -----------------------------------------------
+
+
+def role_chain(name: str, namespace: str = "team-a") -> Chain:
+    role = RoleHop(f"arn:aws:iam::123456789012:role/{name}")
+    return Chain(OperatorIdentity(), (role,), session_tags(namespace, name))
+
+
+def key_of(chain: Chain, region: str = "us-east-1") -> TokenKey:
+    return TokenKey(chain.key, "aws", region)
+
+
+async def claim(broker: TokenBroker, owner: tuple[str, str], chain: Chain) -> str:
+    """'ok', or the reason the broker refused."""
+    try:
+        await broker.token(chain, key_of(chain), ANY, owner=owner)
+    except AwsCallFailed as error:
+        return error.reason
+    return "ok"
+
+
+def test_a_namespace_may_use_up_to_the_cap_of_distinct_chains() -> None:
+    source = FakeSource()
+    broker = TokenBroker(source, Clock(), chains_per_namespace=2)
+    one, two, three = role_chain("one"), role_chain("two"), role_chain("three")
+
+    async def scenario() -> list[str]:
+        return [
+            await claim(broker, ("team-a", "r1"), one),
+            await claim(broker, ("team-a", "r2"), two),
+            await claim(broker, ("team-a", "r3"), one),  # a chain in use already: no new one
+            await claim(broker, ("team-a", "r4"), three),  # a third: refused
+            await claim(broker, ("team-b", "r1"), three),  # another namespace has its own count
+            await claim(broker, ("", "cluster-wide"), three),  # cluster-scoped: not capped
+        ]
+
+    assert run(scenario) == ["ok", "ok", "ok", "QuotaExceeded", "ok", "ok"]
+    assert (broker.chains("team-a"), broker.chains("team-b")) == (2, 1)
+    calls = [(c.chain.key, c.owner) for c in source.token_calls]
+    assert calls == [(one.key, ("team-a", "r1")), (two.key, ("team-a", "r2")), (three.key, ("team-b", "r1"))]
+
+
+def test_the_quota_message_names_the_cap_and_how_to_raise_it() -> None:
+    broker = TokenBroker(FakeSource(), Clock(), chains_per_namespace=1)
+
+    async def scenario() -> AwsCallFailed:
+        await broker.token(ROLE_CHAIN, key_of(ROLE_CHAIN), ANY, owner=("team-a", "r1"))
+        with pytest.raises(AwsCallFailed) as refused:
+            await broker.identity(role_chain("other"), "aws", owner=("team-a", "r2"))
+        return refused.value
+
+    error = run(scenario)
+
+    assert error.reason == "QuotaExceeded"
+    assert "team-a" in error.message
+    assert "1 distinct AWS credential chains" in error.message
+    assert "--max-chains-per-namespace" in error.message
+
+
+def test_released_or_changed_chains_free_their_place_in_the_quota() -> None:
+    broker = TokenBroker(FakeSource(), Clock(), chains_per_namespace=2)
+    one, two, three, four = (role_chain(n) for n in ("one", "two", "three", "four"))
+
+    async def scenario() -> list[str]:
+        return [
+            await claim(broker, ("team-a", "r1"), one),
+            await claim(broker, ("team-a", "r2"), two),
+            await claim(broker, ("team-a", "r3"), three),  # full
+            await claim(broker, ("team-a", "r2"), three),  # r2 changed its chain: two is free
+            await claim(broker, ("team-a", "r3"), four),  # full again (one, three)
+        ]
+
+    assert run(scenario) == ["ok", "ok", "QuotaExceeded", "ok", "QuotaExceeded"]
+    broker.release(("team-a", "r1"))
+    broker.release(("team-a", "r1"))  # twice is harmless
+    assert run(lambda: claim(broker, ("team-a", "r3"), four)) == "ok"
+    assert broker.chains("team-a") == 2
+
+
+# -- caches keep what resources use ---------------------------------------------------------------
+
+
+def test_release_of_the_last_user_drops_a_chains_tokens_identity_and_sessions() -> None:
+    source = FakeSource()
+    forgotten: list[str] = []
+    broker = TokenBroker(source, Clock(), forget_chain=forgotten.append)
+    shared, alone = ("team-a", "r1"), ("team-a", "r2")
+    role_key = key_of(ROLE_CHAIN)
+
+    async def use(owner: tuple[str, str]) -> None:
+        await broker.token(ROLE_CHAIN, role_key, ANY, owner=owner)
+        await broker.identity(ROLE_CHAIN, "aws", owner)
+
+    run(lambda: use(shared))
+    run(lambda: use(alone))
+    broker.release(alone)
+    kept = broker.cached(role_key, ANY)
+    broker.release(shared)
+    dropped = broker.cached(role_key, ANY)
+    run(lambda: use(alone))  # back again: asks AWS anew
+
+    assert kept is not None, "another resource still used the chain"
+    assert dropped is None
+    assert forgotten == [ROLE_CHAIN.key]
+    assert (len(source.token_calls), len(source.identity_calls)) == (2, 2)
+
+
+def test_a_token_fetched_for_a_resource_released_meanwhile_is_not_kept() -> None:
+    gate = threading.Event()
+    source = FakeSource(gate=gate)
+    broker = TokenBroker(source, Clock())
+
+    async def scenario() -> RegistryToken:
+        call = asyncio.create_task(broker.token(ROLE_CHAIN, key_of(ROLE_CHAIN), ANY, owner=OWNER))
+        try:
+            assert await asyncio.to_thread(source.entered.wait, WAIT)
+            broker.release(OWNER)  # deleted while its call was out
+        finally:
+            gate.set()
+        return await call
+
+    token = run(scenario)
+
+    assert token.credential.password == password(ROLE_CHAIN, key_of(ROLE_CHAIN), 1)
+    assert broker.cached(key_of(ROLE_CHAIN), ANY) is None
+
+
+def test_expired_tokens_leave_the_cache() -> None:
+    source = FakeSource()
+    clock = Clock()
+    broker = TokenBroker(source, clock)
+    east, west = KEY, TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")
+    always: Accept = lambda token: True  # noqa: E731
+
+    run(lambda: broker.token(OPERATOR_CHAIN, east, ANY))
+    clock.now = EXPIRES  # east has expired
+    run(lambda: broker.token(OPERATOR_CHAIN, west, ANY))
+
+    assert broker.cached(east, always) is None
+    assert broker.cached(west, always) is not None
+
+
+# -- the rate limit: waiting in the event loop, fair order ----------------------------------------
+
+
+def test_the_broker_waits_for_the_limit_before_each_call_and_serves_namespaces_in_turn() -> None:
+    source = FakeSource()
+    pace = RateLimiter(200)  # real time, 5 ms apart
+    broker = TokenBroker(source, Clock(), limiter=AsyncLimiter(pace))
+    hogs = [role_chain(f"hog-{i}", "hog") for i in range(8)]
+    quiet = role_chain("quiet", "quiet")
+
+    async def scenario() -> None:
+        calls = [broker.token(c, key_of(c), ANY, owner=("hog", f"r{i}")) for i, c in enumerate(hogs)]
+        tasks = [asyncio.create_task(c) for c in calls]
+        await asyncio.sleep(0)  # the first hog call goes at once, the others queue
+        tasks.append(asyncio.create_task(broker.token(quiet, key_of(quiet), ANY, owner=("quiet", "r"))))
+        await asyncio.gather(*tasks)
+
+    started = time.monotonic()
+    run(scenario)
+
+    order = [call.owner[0] for call in source.token_calls]
+    assert order.index("quiet") <= 2, order
+    assert time.monotonic() - started >= 8 * 0.005 - 0.001, "9 calls, 5 ms apart"
+
+
+def test_a_call_many_resources_wait_on_goes_before_single_ones() -> None:
+    source = FakeSource()
+    broker = TokenBroker(source, Clock(), limiter=AsyncLimiter(RateLimiter(200)))
+    singles = [role_chain(f"single-{i}") for i in range(6)]
+    popular = TokenKey(OPERATOR_CHAIN.key, "aws", "eu-west-1")
+
+    async def scenario() -> None:
+        tasks = [
+            asyncio.create_task(broker.token(c, key_of(c), ANY, owner=("team-a", f"s{i}")))
+            for i, c in enumerate(singles)
+        ]
+        await asyncio.sleep(0)
+        tasks += [
+            asyncio.create_task(broker.token(OPERATOR_CHAIN, popular, ANY, owner=("team-a", f"p{i}")))
+            for i in range(30)
+        ]
+        await asyncio.gather(*tasks)
+
+    run(scenario)
+
+    regions = [call.region for call in source.token_calls]
+    assert regions.count("eu-west-1") == 1, "30 followers, one call"
+    assert regions.index("eu-west-1") <= 1, regions

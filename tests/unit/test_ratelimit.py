@@ -1,15 +1,19 @@
-"""RateLimiter: spacing, burst, refill and thread safety, on fake time."""
+"""The AWS rate limit: GCRA spacing, burst, refill and thread safety, prepaid slots, and the fair
+order of waiting calls, on fake time; the event-loop side on real time at a high rate."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, FairQueue, RateLimiter, Waiter, prepaid
 
 # time.monotonic() is seconds since boot: fake clocks start at realistic values, not only at 0.
 STARTS = [0.0, 1000.0, 3_600_000.0]
@@ -192,3 +196,258 @@ def test_threads_never_share_a_slot(start: float) -> None:
     assert max(waits) >= 99 * 0.1 - NOISE, "100 requests at 10/s span at least 99 intervals"
     assert sorted(waits) == pytest.approx([i * 0.1 for i in range(100)], abs=NOISE)
     assert len(fake.sleeps) == 99, "only the first request went without sleeping"
+
+
+# -- booking without waiting, and the prepaid slot of a broker call ---------------------------
+
+
+def test_book_takes_the_next_slot_without_sleeping_and_delay_only_looks() -> None:
+    fake = FakeTime(100.0)
+    limit = limiter(fake, 10)
+
+    assert limit.delay() == 0.0
+    assert [limit.book() for _ in range(3)] == pytest.approx([0.0, 0.1, 0.2], abs=NOISE)
+    assert limit.delay() == pytest.approx(0.3, abs=NOISE)
+    assert limit.delay() == pytest.approx(0.3, abs=NOISE), "delay() books nothing"
+    assert fake.sleeps == []
+    assert limit.acquire() == pytest.approx(0.3, abs=NOISE), "a waiting request queues behind the booked"
+
+
+def test_spend_outside_a_broker_call_waits_like_acquire() -> None:
+    fake = FakeTime(0.0)
+    limit = limiter(fake, 10)
+
+    limit.spend()
+    limit.spend()
+
+    assert fake.sleeps == pytest.approx([0.1], abs=NOISE)
+
+
+def test_spend_uses_the_prepaid_slot_then_books_further_requests_without_waiting() -> None:
+    fake = FakeTime(0.0)
+    limit = limiter(fake, 10)
+    limit.book()  # the slot the call waited for in the event loop
+
+    with prepaid(1):
+        limit.spend()  # first request: prepaid, books nothing
+        assert limit.delay() == pytest.approx(0.1, abs=NOISE)
+        limit.spend()  # a retry: booked, not waited for
+        limit.spend()
+    assert fake.sleeps == []
+    assert limit.delay() == pytest.approx(0.3, abs=NOISE), "the next call waits for both retries"
+
+    limit.spend()  # outside the call again: waits
+    assert fake.sleeps == pytest.approx([0.3], abs=NOISE)
+
+
+def test_prepaid_slots_reach_a_thread_started_with_to_thread() -> None:
+    fake = FakeTime(0.0)
+    limit = limiter(fake, 10)
+    limit.book()
+
+    async def call() -> None:
+        with prepaid(1):
+            await asyncio.to_thread(limit.spend)
+
+    asyncio.run(call())
+
+    assert fake.sleeps == []
+    assert limit.delay() == pytest.approx(0.1, abs=NOISE), "the thread spent the prepaid slot"
+
+
+# -- FairQueue: who goes next -------------------------------------------------------------------
+
+
+def fair(rate: float = 10, burst: int = 1) -> tuple[FakeTime, FairQueue]:
+    fake = FakeTime(1000.0)
+    return fake, FairQueue(limiter(fake, rate, burst))
+
+
+def wants(namespace: str, resources: int = 1) -> Counter[str]:
+    return Counter({namespace: resources})
+
+
+def drain(fake: FakeTime, queue: FairQueue) -> list[tuple[Waiter, float]]:
+    """Releases everything, advancing the fake clock as release() says; (waiter, when) in order."""
+    order: list[tuple[Waiter, float]] = []
+    while len(queue):
+        going, wait = queue.release()
+        order += [(w, fake.now) for w in going]
+        fake.now += wait
+    return order
+
+
+def test_release_follows_the_pace() -> None:
+    fake, queue = fair(rate=10, burst=2)
+    for _ in range(5):
+        queue.add(wants("a"), "a")
+
+    first, wait = queue.release()
+    assert len(first) == 2, "a burst of 2"
+    assert wait == pytest.approx(0.1, abs=NOISE), "then one per interval"
+    fake.now += 0.05
+    none, wait = queue.release()
+    assert none == []
+    assert wait == pytest.approx(0.05, abs=NOISE)
+    fake.now += 0.05
+    going, wait = queue.release()
+    assert len(going) == 1
+    assert [t - 1000.1 for _, t in drain(fake, queue)] == pytest.approx([0.1, 0.2], abs=NOISE)
+    assert queue.release() == ([], 0.0), "nobody waits: no next slot to wait for"
+
+
+@pytest.mark.parametrize("backlog", [10, 1000])
+def test_a_namespace_with_a_backlog_delays_another_by_one_slot(backlog: int) -> None:
+    fake, queue = fair()
+    hogs = [queue.add(wants("hog"), "hog") for _ in range(backlog)]
+    queue.release()  # the hog's first call goes; the rest wait
+    single = queue.add(wants("quiet"), "quiet")
+
+    order = [w for w, _ in drain(fake, queue)]
+
+    assert order.index(single) <= 1, "at most one hog call goes before it"
+    assert [w for w in order if w is not single] == hogs[1:], "the hog's calls keep their order"
+
+
+def test_waiting_namespaces_take_turns_in_the_order_they_started_waiting() -> None:
+    fake, queue = fair()
+    for namespace in ["a", "a", "a", "b", "b", "c"]:
+        queue.add(wants(namespace), namespace)
+
+    order = [w.home for w, _ in drain(fake, queue)]
+
+    assert order == ["a", "b", "c", "a", "b", "a"]
+
+
+def test_a_namespace_turn_goes_to_the_call_most_resources_wait_on() -> None:
+    fake, queue = fair()
+    early = [queue.add(wants("a"), "a") for _ in range(3)]
+    shared = queue.add(wants("a", 40), "a")
+    middle = queue.add(wants("a", 2), "a")
+
+    order = [w for w, _ in drain(fake, queue)]
+
+    assert order == [shared, middle, *early]
+
+
+def test_followers_that_join_later_move_a_call_up() -> None:
+    fake, queue = fair()
+    single = queue.add(wants("a"), "a")
+    interest = wants("a")
+    joined = queue.add(interest, "a")
+    interest["a"] += 5  # followers joined the call's single flight while it waits
+
+    assert [w for w, _ in drain(fake, queue)] == [joined, single]
+
+
+def test_a_call_is_served_on_the_turn_of_any_namespace_waiting_on_it() -> None:
+    fake, queue = fair()
+    hogs = [queue.add(wants("hog"), "hog") for _ in range(20)]
+    queue.release()
+    shared = queue.add(Counter({"hog": 1, "quiet": 1}), "hog")  # e.g. the operator's own identity
+
+    order = [w for w, _ in drain(fake, queue)]
+
+    assert order.index(shared) <= 1
+    assert len(order) == len(hogs)  # hogs[0] went at the first release
+
+
+def test_a_call_nobody_waits_on_any_more_still_goes_on_its_starters_turn() -> None:
+    fake, queue = fair()
+    queue.add(wants("a"), "a")
+    orphan = queue.add(Counter(), "b")  # its callers were cancelled; the flight goes on
+
+    assert [w.home for w, _ in drain(fake, queue)] == ["a", "b"]
+    assert orphan.namespaces() == ["b"]
+
+
+def test_removed_waiters_are_never_released() -> None:
+    fake, queue = fair()
+    keep = queue.add(wants("a"), "a")
+    gone = queue.add(wants("b"), "b")
+    queue.remove(gone)
+    queue.remove(gone)  # twice is harmless
+
+    assert [w for w, _ in drain(fake, queue)] == [keep]
+
+
+# -- AsyncLimiter: waiting in the event loop ----------------------------------------------------
+
+
+def test_async_acquire_follows_the_fair_order_and_the_pace() -> None:
+    pace = RateLimiter(200)  # real time, 5 ms apart
+
+    async def scenario() -> list[str]:
+        limit = AsyncLimiter(pace)
+        done: list[str] = []
+
+        async def call(name: str, namespace: str) -> None:
+            await limit.acquire(wants(namespace), namespace)
+            done.append(name)
+
+        tasks = [asyncio.create_task(call(f"hog{i}", "hog")) for i in range(6)]
+        await asyncio.sleep(0)  # hog0 goes at once, the others wait
+        tasks.append(asyncio.create_task(call("quiet", "quiet")))
+        started = time.monotonic()
+        await asyncio.gather(*tasks)
+        assert time.monotonic() - started >= 6 * 0.005 - 0.001, "6 more slots, 5 ms apart"
+        assert limit.waiting == 0
+        return done
+
+    done = asyncio.run(scenario())
+
+    assert done[0] == "hog0"
+    assert done.index("quiet") <= 2
+
+
+def test_a_cancelled_wait_gives_its_turn_up() -> None:
+    pace = RateLimiter(100)
+
+    async def scenario() -> tuple[list[str], int]:
+        limit = AsyncLimiter(pace)
+        done: list[str] = []
+
+        async def call(name: str) -> None:
+            await limit.acquire(wants(name), name)
+            done.append(name)
+
+        first = asyncio.create_task(call("first"))
+        await first
+        doomed = asyncio.create_task(call("doomed"))
+        later_ = asyncio.create_task(call("later"))
+        await asyncio.sleep(0)
+        waiting = limit.waiting
+        doomed.cancel()
+        await asyncio.gather(doomed, later_, return_exceptions=True)
+        return done, waiting
+
+    done, waiting = asyncio.run(scenario())
+
+    assert waiting == 2
+    assert done == ["first", "later"]
+
+
+def test_waiting_for_the_limit_holds_no_thread() -> None:
+    """One worker thread, twenty calls waiting for the limit: other blocking work still runs."""
+    pace = RateLimiter(20)  # 50 ms apart: the queue drains in about a second
+
+    async def scenario() -> tuple[int, int]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+        limit = AsyncLimiter(pace)
+        released: list[int] = []
+
+        async def call(index: int) -> None:
+            await limit.acquire(wants("a"), "a")
+            released.append(index)
+
+        tasks = [asyncio.create_task(call(i)) for i in range(20)]
+        await asyncio.sleep(0)
+        await asyncio.to_thread(threading.get_ident)  # needs the pool's one thread
+        released_meanwhile = len(released)
+        await asyncio.gather(*tasks)
+        return released_meanwhile, len(released)
+
+    meanwhile, total = asyncio.run(scenario())
+
+    assert total == 20
+    assert meanwhile < 20, "the thread was free while calls still waited for the limit"

@@ -57,3 +57,18 @@ def classify(error: Exception, what: str) -> AwsCallFailed:
     if isinstance(error, BotoCoreError):
         return AwsCallFailed("AwsError", f"{what} failed: {kind}")
     raise error
+
+
+MAX_CHAINS_FLAG = "--max-chains-per-namespace"
+
+
+class QuotaExceeded(AwsCallFailed):
+    """A namespace would use more distinct credential chains than the operator allows."""
+
+    def __init__(self, namespace: str, cap: int) -> None:
+        super().__init__(
+            "QuotaExceeded",
+            f"namespace {namespace} already uses {cap} distinct AWS credential chains, the most the "
+            f"operator allows per namespace; share a chain between resources, delete unused ones, "
+            f"or ask the operator's administrator to raise {MAX_CHAINS_FLAG}",
+        )

@@ -25,7 +25,9 @@ from ecr_pull_secrets.aws.ratelimit import RateLimiter
 from ecr_pull_secrets.metrics import AwsResult, Metrics
 from ecr_pull_secrets.model.identity import Chain, OperatorIdentity, StaticKeys, WebIdentity, session_name
 
-# botocore's "standard" retry mode already retries throttling and transient errors with backoff.
+# Every AWS request: connect timeout 5 s, read timeout 15 s, at most 4 attempts (botocore's
+# "standard" mode retries throttling and transient errors with backoff), each attempt paced by the
+# rate limit (aws/ratelimit.py).
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
     connect_timeout=5,
@@ -51,15 +53,17 @@ class ChainSession:
     limiter: RateLimiter
     config: Config
     metrics: Metrics | None = None
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str, bool], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str, region: str) -> Any:
+    def client(self, service: str, region: str, fips: bool = False) -> Any:
+        """`fips`: the service's FIPS endpoint (e.g. api.ecr-fips.us-east-1.amazonaws.com)."""
         with self._lock:
-            key = (service, region)
+            key = (service, region, fips)
             if key not in self._clients:
-                client = self.session.create_client(service, region_name=region, config=self.config)
-                # Every HTTP attempt, retries included, waits for the shared rate limit.
+                config = self.config.merge(Config(use_fips_endpoint=True)) if fips else self.config
+                client = self.session.create_client(service, region_name=region, config=config)
+                # Every HTTP attempt, retries included, counts against the shared rate limit.
                 client.meta.events.register("before-send", self._throttle)
                 if self.metrics is not None:
                     counted = _CallCounter(self.metrics, service)
@@ -70,7 +74,7 @@ class ChainSession:
 
     def _throttle(self, **_: Any) -> None:
         """A before-send hook must return None: botocore takes any other value as the response."""
-        self.limiter.acquire()
+        self.limiter.spend()
 
     def sts(self) -> Any:
         return self.client("sts", _STS_REGION.get(self.partition, "us-east-1"))
@@ -110,8 +114,18 @@ class SessionResolver:
             ):
                 return cached
             resolved = self._resolve(chain, partition, owner)
-            self._sessions[key] = resolved
+            with self._guard:
+                if self._locks.get(key) is lock:  # not forgotten meanwhile
+                    self._sessions[key] = resolved
             return resolved
+
+    def forget(self, chain_key: str) -> None:
+        """No resource uses this chain any more: drop its sessions (every partition)."""
+        with self._guard:
+            for key in [k for k in self._locks if k[0] == chain_key]:
+                del self._locks[key]
+            for key in [k for k in self._sessions if k[0] == chain_key]:
+                del self._sessions[key]
 
     def _resolve(self, chain: Chain, partition: str, owner: tuple[str, str]) -> ChainSession:
         try:

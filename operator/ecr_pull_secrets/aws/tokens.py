@@ -16,7 +16,14 @@ from ecr_pull_secrets.model.registry import PUBLIC_TOKEN_REGION
 
 class TokenSource(Protocol):
     def authorization_token(
-        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+        self,
+        chain: Chain,
+        partition: str,
+        region: str,
+        public: bool,
+        owner: tuple[str, str],
+        *,
+        fips: bool = False,
     ) -> tuple[Credential, datetime]: ...
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str: ...
@@ -29,15 +36,25 @@ class BotoTokenSource:
         self._resolver = resolver
 
     def authorization_token(
-        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str]
+        self,
+        chain: Chain,
+        partition: str,
+        region: str,
+        public: bool,
+        owner: tuple[str, str],
+        *,
+        fips: bool = False,
     ) -> tuple[Credential, datetime]:
+        """`fips`: from ECR's FIPS endpoint in `region` (ECR Public has none)."""
         session = self._resolver.resolve(chain, partition, owner)
         if public:
             return public_token(session)
+        where = f"{region} (FIPS endpoint)" if fips else region
         try:
-            data = session.client("ecr", region).get_authorization_token()["authorizationData"][0]
+            ecr = session.client("ecr", region, fips=fips)
+            data = ecr.get_authorization_token()["authorizationData"][0]
         except Exception as error:
-            raise classify(error, f"ecr:GetAuthorizationToken in {region}") from None
+            raise classify(error, f"ecr:GetAuthorizationToken in {where}") from None
         return _decode(data["authorizationToken"]), data["expiresAt"].astimezone(UTC)
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
