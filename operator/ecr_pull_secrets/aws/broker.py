@@ -86,7 +86,7 @@ class TokenBroker:
         self,
         chain: Chain,
         key: TokenKey,
-        accept: Accept | datetime,
+        accept: Accept,
         *,
         owner: Owner = ("", ""),
         fresh: bool = False,
@@ -101,11 +101,8 @@ class TokenBroker:
         assert isinstance(token, RegistryToken)
         return token
 
-    def cached(self, key: TokenKey, accept: Accept | datetime) -> RegistryToken | None:
+    def cached(self, key: TokenKey, accept: Accept) -> RegistryToken | None:
         cached = self._cache.get(key)
-        if isinstance(accept, datetime):  # TRANSITIONAL: until the reconciler passes predicates
-            moment = accept
-            accept = lambda token: token.expires_at > moment  # noqa: E731
         return cached if cached is not None and accept(cached) else None
 
     async def identity(self, chain: Chain, partition: str, owner: Owner = ("", "")) -> str:
