@@ -55,7 +55,7 @@ FAST = ("--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap",
 LOG_ARGS = ("--log-format", "full")
 ALLOW_ALL: dict[str, Any] = {
     "operatorIdentity": {"namespaces": ["*"]},
-    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["*"]}],
+    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["arn:aws:iam::*:role/*"]}],
 }
 SECRET_WRITE_VERBS = frozenset({"create", "update", "patch"})
 T = TypeVar("T")

@@ -27,7 +27,7 @@ FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap",
 # Most tests are about other things than the namespace policy: let everything through.
 ALLOW_ALL = {
     "operatorIdentity": {"namespaces": ["*"]},
-    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["*"]}],
+    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["arn:aws:iam::*:role/*"]}],
 }
 
 StartOperator = Callable[..., OperatorProcess]

@@ -66,11 +66,12 @@ def test_two_role_chain_with_external_id_and_session_tags(
     kube.create_eps(namespace, "app", {"registries": [EAST], "auth": {"roleChain": chain}})
     body = kube.wait_ready(namespace, "app", timeout=15)
 
-    assert body["status"]["identity"] == "arn:aws:sts::222222222222:assumed-role/second/pull"
+    # Session names always start with the namespace: CloudTrail shows the true requester.
+    assert body["status"]["identity"] == f"arn:aws:sts::222222222222:assumed-role/second/{namespace}.pull"
     first, second = aws.requests("AssumeRole")
     assert (first["RoleArn"], first["ExternalId"]) == (FIRST, "shared-secret-1")
-    assert first["RoleSessionName"] == f"ecr-pull-secrets.{namespace}.app"[:64]
-    assert (second["RoleArn"], second["RoleSessionName"]) == (SECOND, "pull")
+    assert first["RoleSessionName"] == f"{namespace}.app"
+    assert (second["RoleArn"], second["RoleSessionName"]) == (SECOND, f"{namespace}.pull")
     assert "ExternalId" not in second
     for request in (first, second):
         tags = {request[f"Tags.member.{i}.Key"]: request[f"Tags.member.{i}.Value"] for i in (1, 2)}

@@ -67,7 +67,7 @@ SYDNEY = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"
 FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s"]
 ALLOW_ALL = {
     "operatorIdentity": {"namespaces": ["*"]},
-    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["*"]}],
+    "assumeRoles": [{"namespaces": ["*"], "roleArns": ["arn:aws:iam::*:role/*"]}],
 }
 # Error codes in each protocol's terms: ECR speaks JSON, STS the query protocol.
 FAULTS = {

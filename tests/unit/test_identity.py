@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import (
     DEFAULT_AUDIENCE,
     OPERATOR_CHAIN,
     Auth,
     Chain,
-    InvalidAuth,
     OperatorIdentity,
     RoleHop,
     SecretRef,
@@ -120,14 +120,23 @@ AWS_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
             id="secret-then-role",
         ),
         pytest.param(
-            {"serviceAccountRef": {"name": "puller", "namespace": "ci"}},
-            Auth(service_account=ServiceAccountRef("puller", namespace="ci")),
-            id="service-account-namespace",
-        ),
-        pytest.param(
             {"serviceAccountRef": {"name": "puller", "namespace": ""}},
             Auth(service_account=ServiceAccountRef("puller", namespace=None)),
             id="service-account-empty-namespace-is-unset",
+        ),
+    ],
+)
+def test_parse_auth(raw: dict[str, Any] | None, expected: Auth) -> None:
+    assert parse_auth(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            {"serviceAccountRef": {"name": "puller", "namespace": "ci"}},
+            Auth(service_account=ServiceAccountRef("puller", namespace="ci")),
+            id="service-account-namespace",
         ),
         pytest.param(
             {"secretRef": {"name": "aws-keys", "namespace": "vault"}},
@@ -136,8 +145,10 @@ AWS_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
         ),
     ],
 )
-def test_parse_auth(raw: dict[str, Any] | None, expected: Auth) -> None:
-    assert parse_auth(raw) == expected
+def test_parse_auth_of_a_cluster_resource_names_namespaces(raw: dict[str, Any], expected: Auth) -> None:
+    assert parse_auth(raw, cluster=True) == expected
+    with pytest.raises(InvalidSpec, match="may not be set: an EcrPullSecret uses only its own namespace"):
+        parse_auth(raw)
 
 
 @pytest.mark.parametrize(
@@ -177,7 +188,7 @@ def test_default_audience_is_sts() -> None:
     ],
 )
 def test_parse_auth_refuses_both_refs(raw: dict[str, Any]) -> None:
-    with pytest.raises(InvalidAuth) as caught:
+    with pytest.raises(InvalidSpec) as caught:
         parse_auth(raw)
 
     assert str(caught.value) == "spec.auth may name a serviceAccountRef or a secretRef, not both"
@@ -193,7 +204,7 @@ def test_parse_auth_refuses_both_refs(raw: dict[str, Any]) -> None:
     ],
 )
 def test_parse_auth_reports_malformed_blocks_as_invalid_auth(raw: dict[str, Any]) -> None:
-    with pytest.raises(InvalidAuth):
+    with pytest.raises(InvalidSpec):
         parse_auth(raw)
 
 
@@ -318,25 +329,17 @@ HOP = RoleHop(ROLE)
 @pytest.mark.parametrize(
     ("hop", "namespace", "name", "expected"),
     [
-        pytest.param(RoleHop(ROLE, None, "ci-pull"), "team-a", "pull", "ci-pull", id="explicit"),
-        pytest.param(HOP, "team-a", "pull", "ecr-pull-secrets.team-a.pull", id="default"),
-        pytest.param(HOP, "", "pull", "ecr-pull-secrets.pull", id="cluster-scoped"),
-        pytest.param(HOP, "team-a", "web.app-1", "ecr-pull-secrets.team-a.web.app-1", id="dotted-name"),
-        pytest.param(HOP, "team a", "x/y:z", "ecr-pull-secrets.team-a.x-y-z", id="unsafe-replaced"),
+        pytest.param(RoleHop(ROLE, None, "ci-pull"), "team-a", "pull", "team-a.ci-pull", id="explicit"),
         pytest.param(
-            HOP,
-            "n" * 63,
-            "x" * 253,
-            ("ecr-pull-secrets." + "n" * 63)[:64],
-            id="truncated-to-64",
+            RoleHop(ROLE, None, "team-b.pull"), "team-a", "pull", "team-a.team-b.pull", id="posing-as-team-b"
         ),
-        pytest.param(
-            HOP,
-            "team-a",
-            "a" * 40,
-            "ecr-pull-secrets.team-a." + "a" * 40,
-            id="exactly-64",
-        ),
+        pytest.param(RoleHop(ROLE, None, "ci-pull"), "", "pull", "cluster@ci-pull", id="explicit-cluster"),
+        pytest.param(HOP, "team-a", "pull", "team-a.pull", id="default"),
+        pytest.param(HOP, "", "pull", "cluster@pull", id="cluster-scoped"),
+        pytest.param(HOP, "team-a", "web.app-1", "team-a.web.app-1", id="dotted-name"),
+        pytest.param(HOP, "team a", "x/y:z", "team-a.x-y-z", id="unsafe-replaced"),
+        pytest.param(HOP, "n" * 63, "x" * 253, "n" * 63 + ".", id="truncated-to-64"),
+        pytest.param(HOP, "team-a", "a" * 57, "team-a." + "a" * 57, id="exactly-64"),
     ],
 )
 def test_session_name(hop: RoleHop, namespace: str, name: str, expected: str) -> None:
@@ -359,7 +362,7 @@ def test_default_session_name_is_acceptable_to_aws(namespace: str, name: str) ->
     made = session_name(HOP, namespace, name)
 
     assert AWS_SESSION_NAME.fullmatch(made), made
-    assert made.startswith("ecr-pull-secrets.")
+    assert made.startswith(f"{namespace}." if namespace else "cluster@")
 
 
 @pytest.mark.parametrize(

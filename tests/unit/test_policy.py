@@ -280,3 +280,52 @@ def test_check_refuses_role_chain(
         f"namespace {namespace} may not assume {refused_role} with the operator's identity: "
         f"no assumeRoles rule allows it ({described})"
     )
+
+
+@pytest.mark.parametrize(
+    ("glob", "arn", "allowed"),
+    [
+        pytest.param("arn:aws:iam::123456789012:role/ecr-*", "arn:aws:iam::123456789012:role/ecr-pull", True),
+        pytest.param(
+            "arn:aws:iam::*:role/ecr-*", "arn:aws:iam::999999999999:role/ecr-pull", True, id="any-account"
+        ),
+        pytest.param(
+            "arn:aws:iam::123456789012:role/ecr-*",
+            "arn:aws:iam::123456789012:role/ecr-x/admin",
+            False,
+            id="star-does-not-cross-slash",
+        ),
+        pytest.param(
+            "arn:aws:iam::1234*:role/ecr",
+            "arn:aws:iam::123456789012:role/x:role/ecr",
+            False,
+            id="star-does-not-cross-colon",
+        ),
+        pytest.param("*", "arn:aws:iam::123456789012:role/ecr", False, id="bare-star-is-one-segment"),
+        pytest.param(
+            "arn:aws:iam::123456789012:role/team/*",
+            "arn:aws:iam::123456789012:role/team/pull",
+            True,
+            id="path",
+        ),
+        pytest.param(
+            "arn:aws:iam::12345678901?:role/r", "arn:aws:iam::123456789012:role/r", True, id="question"
+        ),
+        pytest.param(
+            "arn:aws:iam::123456789012:role/r?",
+            "arn:aws:iam::123456789012:role/r/",
+            False,
+            id="question-slash",
+        ),
+        pytest.param(
+            "arn:aws:iam::123456789012:role/r.x",
+            "arn:aws:iam::123456789012:role/r-x",
+            False,
+            id="dot-literal",
+        ),
+    ],
+)
+def test_role_arn_globs_never_cross_a_colon_or_slash(glob: str, arn: str, allowed: bool) -> None:
+    policy = Policy(assume_roles=(RoleRule(("team-a",), (glob,)),))
+
+    assert (check(policy, "team-a", roles(arn)) is None) is allowed

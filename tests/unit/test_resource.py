@@ -63,11 +63,6 @@ def hosts(count: int) -> list[str]:
             id="explicit",
         ),
         pytest.param(
-            {"registries": [f"HTTPS://{US.upper()}/"]},
-            Spec((RegistryHost.parse(US),), secret_name="app", renew_before=timedelta(hours=4)),
-            id="host-normalised",
-        ),
-        pytest.param(
             {"registries": hosts(api.MAX_REGISTRIES)},
             Spec(
                 tuple(RegistryHost.parse(h) for h in hosts(api.MAX_REGISTRIES)),
@@ -131,8 +126,8 @@ def test_default_renew_before_is_4h() -> None:
         pytest.param({"registries": [US, US]}, ("more than once",), id="duplicate"),
         pytest.param(
             {"registries": [US, f"https://{US.upper()}/"]},
-            ("more than once",),
-            id="duplicate-after-normalising",
+            ("spec.registries[1]", f"must be written as '{US}'"),
+            id="host-not-in-normal-form",
         ),
         pytest.param(
             {"registries": [US, "12345678901.dkr.ecr.us-east-1.amazonaws.com"]},

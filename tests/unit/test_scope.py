@@ -41,11 +41,6 @@ def test_ignore_annotation() -> None:
             id="labels-sorted",
         ),
         pytest.param(
-            {"matchLabels": {"tier": 1, "on": True}},
-            LabelSelector(match_labels=(("on", "True"), ("tier", "1"))),
-            id="labels-as-strings",
-        ),
-        pytest.param(
             {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}]},
             LabelSelector(match_expressions=(Requirement("env", "In", ("prod", "dev")),)),
             id="expression-values-in-order",
@@ -114,10 +109,57 @@ def test_parse_namespace_scope(
 
 
 @pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        pytest.param({}, "spec.serviceAccounts", id="nothing-chosen"),
+        pytest.param({"all": False}, "spec.serviceAccounts", id="all-false-nothing-chosen"),
+        pytest.param({"all": True, "names": ["a"]}, "spec.serviceAccounts", id="two-chosen"),
+        pytest.param({"names": []}, "spec.serviceAccounts.names", id="empty-names"),
+        pytest.param({"names": ["../x"]}, "spec.serviceAccounts.names[0]", id="traversal-name"),
+        pytest.param(
+            {"selector": {"matchLabels": "app=web"}},
+            "spec.serviceAccounts.selector.matchLabels",
+            id="labels-string",
+        ),
+        pytest.param(
+            {"selector": {"matchLabels": {"tier": 1}}},
+            "spec.serviceAccounts.selector.matchLabels[tier]",
+            id="label-number",
+        ),
+        pytest.param(
+            {"selector": {"matchExpressions": [{"operator": "Exists"}]}},
+            "spec.serviceAccounts.selector.matchExpressions[0].key",
+            id="expression-without-key",
+        ),
+        pytest.param(
+            {"selector": {"matchExpressions": [{"key": "a", "operator": "in", "values": ["x"]}]}},
+            "spec.serviceAccounts.selector.matchExpressions[0].operator",
+            id="operator-lower-case",
+        ),
+        pytest.param(
+            {"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}},
+            "spec.serviceAccounts.selector.matchExpressions[0].values",
+            id="in-without-values",
+        ),
+        pytest.param(
+            {"selector": {"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}},
+            "spec.serviceAccounts.selector.matchExpressions[0].values",
+            id="exists-with-values",
+        ),
+        pytest.param({"selector": {"matchLabel": {}}}, "spec.serviceAccounts.selector", id="unknown-field"),
+    ],
+)
+def test_parse_service_account_scope_rejects(raw: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        parse_service_account_scope(raw)
+
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         pytest.param(None, None, id="absent-off"),
-        pytest.param({}, None, id="empty-off"),
         pytest.param(
             {"names": ["builder", "default"]}, ServiceAccountScope(names=("builder", "default")), id="names"
         ),
@@ -128,7 +170,6 @@ def test_parse_namespace_scope(
             id="selector",
         ),
         pytest.param({"selector": {}}, ServiceAccountScope(selector=LabelSelector()), id="empty-selector"),
-        pytest.param({"all": False}, ServiceAccountScope(), id="all-false-nothing-chosen"),
     ],
 )
 def test_parse_service_account_scope(
@@ -154,12 +195,6 @@ GLOBS = {"include": ["team-*"], "exclude": ["team-x"]}
         pytest.param({"registries": [US]}, False, spec(), id="namespaced-defaults"),
         pytest.param(
             {"registries": [US]}, True, spec(scope=NamespaceScope()), id="cluster-serves-everything"
-        ),
-        pytest.param(
-            {"registries": [US], "namespaceSelector": SELECTOR, "namespaces": GLOBS},
-            False,
-            spec(),
-            id="namespaced-ignores-scope",
         ),
         pytest.param(
             {"registries": [US], "namespaceSelector": SELECTOR, "namespaces": GLOBS},
@@ -220,7 +255,9 @@ def test_parse_spec_fanout_fields(raw: dict[str, Any], cluster: bool, expected: 
 def test_parse_spec_cluster_refs_must_name_a_namespace(auth: dict[str, Any]) -> None:
     raw = {"registries": [US], "auth": auth}
 
-    with pytest.raises(InvalidSpec, match="ClusterEcrPullSecret's serviceAccountRef or secretRef must name"):
+    with pytest.raises(
+        InvalidSpec, match=r"spec\.auth\.(serviceAccountRef|secretRef)\.namespace is required"
+    ):
         parse_spec(raw, default_name="app", cluster=True)
     assert parse_spec(raw, default_name="app").scope is None, "a namespaced resource uses its own"
 
@@ -292,5 +329,5 @@ def test_parse_resource_cluster_refs_without_namespace_are_invalid() -> None:
         "spec": {"registries": [US], "auth": {"secretRef": {"name": "keys"}}},
     }
 
-    with pytest.raises(InvalidSpec, match="must name its namespace"):
+    with pytest.raises(InvalidSpec, match=r"spec\.auth\.secretRef\.namespace is required"):
         parse_resource(body)

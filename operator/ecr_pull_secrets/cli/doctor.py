@@ -22,8 +22,9 @@ from ecr_pull_secrets.kube.access import Access, NoCluster, current_namespace, s
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.permissions import OPERATOR_PERMISSIONS
 from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN
-from ecr_pull_secrets.model.resource import InvalidSpec, Spec, parse_spec
+from ecr_pull_secrets.model.resource import Spec, parse_spec
 from ecr_pull_secrets.plan import doctor
 from ecr_pull_secrets.plan.doctor import Check
 from ecr_pull_secrets.plan.iam import InvalidPolicyRequest, ServiceAccount

@@ -10,18 +10,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from ecr_pull_secrets.model import rules
+from ecr_pull_secrets.model.fields import Fields, InvalidSpec
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 DEFAULT_AUDIENCE = "sts.amazonaws.com"
 SESSION_TAG_NAMESPACE = "ecr-pull-secrets:namespace"
 SESSION_TAG_NAME = "ecr-pull-secrets:name"
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
-
-
-class InvalidAuth(ValueError):
-    """An auth block that cannot be used as written."""
 
 
 @dataclass(frozen=True)
@@ -124,57 +123,114 @@ class Chain:
 OPERATOR_CHAIN = Chain(OperatorIdentity())
 
 
-def parse_auth(raw: Mapping[str, Any] | None) -> Auth:
-    """Raises InvalidAuth for shapes the CRD schema would have refused."""
-    try:
-        return _parse_auth(raw)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise InvalidAuth(f"spec.auth is malformed ({type(error).__name__}: {error})") from None
-
-
-def _parse_auth(raw: Mapping[str, Any] | None) -> Auth:
-    if not raw:
+def parse_auth(raw: Mapping[str, Any] | None, *, cluster: bool = False) -> Auth:
+    """`spec.auth`; raises InvalidSpec naming the field for anything the CRD schema refuses."""
+    if raw is None:
         return Auth()
+    fields = Fields(raw, "spec.auth", {"roleChain", "serviceAccountRef", "secretRef"})
     hops = tuple(
-        RoleHop(
-            role_arn=str(hop["roleArn"]),
-            external_id=hop.get("externalId") or None,
-            session_name=hop.get("sessionName") or None,
-        )
-        for hop in raw.get("roleChain") or ()
+        _role_hop(Fields(item, path, {"roleArn", "externalId", "sessionName"}))
+        for path, item in fields.items("roleChain", max_items=rules.MAX_ROLE_CHAIN)
     )
-    sa_raw, secret_raw = raw.get("serviceAccountRef"), raw.get("secretRef")
-    if sa_raw and secret_raw:
-        raise InvalidAuth("spec.auth may name a serviceAccountRef or a secretRef, not both")
-    service_account = (
-        ServiceAccountRef(
-            name=str(sa_raw["name"]),
-            namespace=sa_raw.get("namespace") or None,
-            audience=str(sa_raw.get("audience") or DEFAULT_AUDIENCE),
-            role_arn=sa_raw.get("roleArn") or None,
+    if fields.has("serviceAccountRef") and fields.has("secretRef"):
+        raise InvalidSpec(fields.path, "may name a serviceAccountRef or a secretRef, not both")
+    service_account = None
+    sa = fields.object("serviceAccountRef", {"name", "namespace", "audience", "roleArn"})
+    if sa is not None:
+        service_account = ServiceAccountRef(
+            name=_object_name(sa, "ServiceAccount"),
+            namespace=_namespace(sa, cluster),
+            audience=sa.string(
+                "audience",
+                pattern=rules.AUDIENCE,
+                max_length=rules.AUDIENCE_MAX,
+                default=DEFAULT_AUDIENCE,
+                rule="printable ASCII without spaces",
+            )
+            or DEFAULT_AUDIENCE,
+            role_arn=_role_arn(sa, required=False),
         )
-        if sa_raw
-        else None
+    secret = None
+    keys = fields.object(
+        "secretRef", {"name", "namespace", "accessKeyIdKey", "secretAccessKeyKey", "sessionTokenKey"}
     )
-    secret = (
-        SecretRef(
-            name=str(secret_raw["name"]),
-            namespace=secret_raw.get("namespace") or None,
-            access_key_id_key=str(secret_raw.get("accessKeyIdKey") or "AWS_ACCESS_KEY_ID"),
-            secret_access_key_key=str(secret_raw.get("secretAccessKeyKey") or "AWS_SECRET_ACCESS_KEY"),
-            session_token_key=str(secret_raw.get("sessionTokenKey") or "AWS_SESSION_TOKEN"),
+    if keys is not None:
+        secret = SecretRef(
+            name=_object_name(keys, "Secret"),
+            namespace=_namespace(keys, cluster),
+            access_key_id_key=_data_key(keys, "accessKeyIdKey", "AWS_ACCESS_KEY_ID"),
+            secret_access_key_key=_data_key(keys, "secretAccessKeyKey", "AWS_SECRET_ACCESS_KEY"),
+            session_token_key=_data_key(keys, "sessionTokenKey", "AWS_SESSION_TOKEN"),
         )
-        if secret_raw
-        else None
-    )
     return Auth(role_chain=hops, service_account=service_account, secret=secret)
 
 
-def without_namespaces(auth: Auth) -> Auth:
-    return replace(
-        auth,
-        service_account=replace(auth.service_account, namespace=None) if auth.service_account else None,
-        secret=replace(auth.secret, namespace=None) if auth.secret else None,
+def _role_hop(hop: Fields) -> RoleHop:
+    return RoleHop(
+        role_arn=_role_arn(hop, required=True) or "",
+        external_id=hop.string(
+            "externalId",
+            pattern=rules.EXTERNAL_ID,
+            max_length=rules.EXTERNAL_ID_MAX,
+            rule="2-1224 characters of [\\w+=,.@:/-] (sts:AssumeRole ExternalId)",
+        ),
+        session_name=hop.string(
+            "sessionName",
+            pattern=rules.SESSION_NAME,
+            max_length=rules.SESSION_NAME_MAX,
+            rule="2-64 characters of [\\w+=,.@-] (sts:AssumeRole RoleSessionName)",
+        ),
+    )
+
+
+def _role_arn(fields: Fields, *, required: bool) -> str | None:
+    value = fields.string(
+        "roleArn",
+        pattern=rules.ROLE_ARN,
+        max_length=rules.ROLE_ARN_MAX,
+        rule="an IAM role ARN such as arn:aws:iam::123456789012:role/name",
+    )
+    if value is None and required:
+        raise InvalidSpec(fields.at("roleArn"), "is required")
+    return value
+
+
+def _object_name(fields: Fields, kind: str) -> str:
+    return fields.required_string(
+        "name",
+        pattern=rules.DNS1123_SUBDOMAIN,
+        max_length=rules.DNS1123_SUBDOMAIN_MAX,
+        rule=f"a {kind} name (DNS-1123 subdomain: lower case letters, digits, '-' and '.')",
+    )
+
+
+def _namespace(fields: Fields, cluster: bool) -> str | None:
+    namespace = fields.string(
+        "namespace",
+        pattern=rules.DNS1123_LABEL,
+        max_length=rules.DNS1123_LABEL_MAX,
+        rule="a namespace name (DNS-1123 label)",
+    )
+    if cluster and namespace is None:
+        raise InvalidSpec(fields.at("namespace"), "is required in a ClusterEcrPullSecret")
+    if not cluster and namespace is not None:
+        raise InvalidSpec(
+            fields.at("namespace"),
+            "may not be set: an EcrPullSecret uses only its own namespace's ServiceAccounts and Secrets",
+        )
+    return namespace
+
+
+def _data_key(fields: Fields, key: str, default: str) -> str:
+    return (
+        fields.string(
+            key,
+            pattern=rules.SECRET_KEY,
+            max_length=rules.SECRET_KEY_MAX,
+            default=default,
+            rule="a Secret data key ([-._a-zA-Z0-9]+)",
+        )
+        or default
     )
 
 
@@ -183,8 +239,9 @@ def session_tags(namespace: str, name: str) -> tuple[tuple[str, str], ...]:
 
 
 def session_name(hop: RoleHop, namespace: str, name: str) -> str:
-    """AWS allows 2-64 characters of [\\w+=,.@-]; the default names the requester."""
-    if hop.session_name:
-        return hop.session_name
-    raw = f"ecr-pull-secrets.{namespace}.{name}" if namespace else f"ecr-pull-secrets.{name}"
-    return _SESSION_NAME_UNSAFE.sub("-", raw)[:64]
+    """Always derived, so CloudTrail shows the true requester: `<namespace>.<sessionName or name>`,
+    or `cluster@<...>` for a cluster-scoped resource. Namespace names hold neither '.' nor '@', so
+    no tenant's sessionName can make its sessions pass for another namespace's. AWS allows 2-64
+    characters of [\\w+=,.@-]; the namespace (at most 63) always survives the cut."""
+    prefix = f"{namespace}." if namespace else "cluster@"
+    return _SESSION_NAME_UNSAFE.sub("-", prefix + (hop.session_name or name))[:64]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ecr_pull_secrets.model import rules
+
 PUBLIC_HOST = "public.ecr.aws"
 # ECR Public issues its tokens only from us-east-1, whatever the region of the caller.
 PUBLIC_TOKEN_REGION = "us-east-1"
@@ -46,6 +48,8 @@ class RegistryHost:
             raise InvalidRegistryHost(_explain(raw, host))
         region = match["region"]
         partition = partition_of(region)
+        if not rules.matches(rules.REGION_PATTERNS[partition], region):
+            raise InvalidRegistryHost(f"{raw!r}: {region} is not a region of the AWS partition {partition}")
         service = match["service"]
         dualstack = service.startswith("dkr-ecr")
         expected_suffix = (_DUALSTACK_SUFFIX if dualstack else _STANDARD_SUFFIX)[partition]

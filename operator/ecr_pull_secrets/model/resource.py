@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model import api, rules
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
-from ecr_pull_secrets.model.identity import Auth, InvalidAuth, parse_auth, without_namespaces
+from ecr_pull_secrets.model.fields import Fields, InvalidSpec, check_string
+from ecr_pull_secrets.model.identity import Auth, parse_auth
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
 from ecr_pull_secrets.model.scope import (
     NamespaceScope,
@@ -18,10 +19,6 @@ from ecr_pull_secrets.model.scope import (
     parse_service_account_scope,
 )
 from ecr_pull_secrets.model.timestamps import parse_time
-
-
-class InvalidSpec(ValueError):
-    """A spec the CRD schema should have rejected; reported on the resource, never retried."""
 
 
 @dataclass(frozen=True)
@@ -78,43 +75,78 @@ class Resource:
     status: Status
 
 
+_SPEC_FIELDS = {"registries", "secretName", "renewBefore", "auth", "serviceAccounts", "secretPolicy"}
+_CLUSTER_SPEC_FIELDS = _SPEC_FIELDS | {"namespaceSelector", "namespaces"}
+SECRET_POLICIES = ("Fail", "Adopt")
+
+
 def parse_spec(raw: Mapping[str, Any], default_name: str, *, cluster: bool = False) -> Spec:
-    hosts = raw.get("registries") or []
+    """Raises InvalidSpec naming the first field the CRD schema would have refused."""
+    fields = Fields(raw, "spec", _CLUSTER_SPEC_FIELDS if cluster else _SPEC_FIELDS)
+    registries = _registries(fields)
+    secret_policy = fields.string("secretPolicy", max_length=8, default="Fail") or "Fail"
+    if secret_policy not in SECRET_POLICIES:
+        raise InvalidSpec(fields.at("secretPolicy"), f"must be one of {', '.join(SECRET_POLICIES)}")
+    service_accounts = fields.raw.get("serviceAccounts")
+    return Spec(
+        registries=registries,
+        secret_name=fields.string(
+            "secretName",
+            pattern=rules.DNS1123_SUBDOMAIN,
+            max_length=rules.DNS1123_SUBDOMAIN_MAX,
+            default=default_name,
+            rule="a Secret name (DNS-1123 subdomain)",
+        )
+        or default_name,
+        renew_before=_renew_before(fields),
+        auth=parse_auth(fields.raw.get("auth"), cluster=cluster),
+        service_accounts=parse_service_account_scope(service_accounts),
+        secret_policy=secret_policy,
+        scope=parse_namespace_scope(fields.raw.get("namespaceSelector"), fields.raw.get("namespaces"))
+        if cluster
+        else None,
+    )
+
+
+def _registries(fields: Fields) -> tuple[RegistryHost, ...]:
+    hosts = fields.items("registries", max_items=api.MAX_REGISTRIES)
     if not hosts:
-        raise InvalidSpec("spec.registries must name at least one ECR registry")
-    if len(hosts) > api.MAX_REGISTRIES:
-        raise InvalidSpec(f"spec.registries may name at most {api.MAX_REGISTRIES} registries")
-    try:
-        registries = tuple(RegistryHost.parse(h) for h in hosts)
-        renew_before = parse_duration(str(raw.get("renewBefore") or api.DEFAULT_RENEW_BEFORE))
-        auth = parse_auth(raw.get("auth"))
-    except (InvalidRegistryHost, InvalidDuration, InvalidAuth) as error:
-        raise InvalidSpec(str(error)) from None
+        raise InvalidSpec(fields.at("registries"), "must name at least one ECR registry")
+    registries = []
+    for path, host in hosts:
+        text = check_string(host, path, pattern=None, max_length=rules.DNS1123_SUBDOMAIN_MAX)
+        try:
+            registry = RegistryHost.parse(text)
+        except InvalidRegistryHost as error:
+            raise InvalidSpec(path, str(error)) from None
+        if registry.host != text:
+            raise InvalidSpec(path, f"{text!r} must be written as {registry.host!r}")
+        registries.append(registry)
     if len({r.host for r in registries}) != len(registries):
-        raise InvalidSpec("spec.registries lists a registry more than once")
+        raise InvalidSpec(fields.at("registries"), "lists a registry more than once")
     partitions = sorted({r.partition for r in registries})
     if len(partitions) > 1:
         raise InvalidSpec(
-            f"spec.registries mixes AWS partitions ({', '.join(partitions)}); one identity cannot "
-            "hold credentials in two partitions, so use one resource per partition"
+            fields.at("registries"),
+            f"mixes AWS partitions ({', '.join(partitions)}); one identity cannot hold credentials "
+            "in two partitions, so use one resource per partition",
         )
-    if cluster and (
-        (auth.service_account and not auth.service_account.namespace)
-        or (auth.secret and not auth.secret.namespace)
-    ):
-        raise InvalidSpec("a ClusterEcrPullSecret's serviceAccountRef or secretRef must name its namespace")
-    if not cluster:
-        # A namespaced resource may only use its own namespace's ServiceAccounts and Secrets.
-        auth = without_namespaces(auth)
-    return Spec(
-        registries=registries,
-        secret_name=str(raw.get("secretName") or default_name),
-        renew_before=renew_before,
-        auth=auth,
-        service_accounts=parse_service_account_scope(raw.get("serviceAccounts")),
-        secret_policy=str(raw.get("secretPolicy") or "Fail"),
-        scope=parse_namespace_scope(raw.get("namespaceSelector"), raw.get("namespaces")) if cluster else None,
-    )
+    return tuple(registries)
+
+
+def _renew_before(fields: Fields) -> timedelta:
+    text = fields.string("renewBefore", max_length=32, default=api.DEFAULT_RENEW_BEFORE)
+    try:
+        renew_before = parse_duration(text or api.DEFAULT_RENEW_BEFORE)
+    except InvalidDuration as error:
+        raise InvalidSpec(fields.at("renewBefore"), str(error)) from None
+    low, high = rules.RENEW_BEFORE_MIN, rules.RENEW_BEFORE_MAX
+    if not low <= renew_before <= high:
+        raise InvalidSpec(
+            fields.at("renewBefore"),
+            f"must be between {rules.go_duration(low)} and {rules.go_duration(high)}, not {text}",
+        )
+    return renew_before
 
 
 def parse_status(raw: Mapping[str, Any]) -> Status:
@@ -136,6 +168,7 @@ def parse_resource(body: Mapping[str, Any]) -> Resource:
     """Raises InvalidSpec; the status and metadata always parse."""
     meta = body["metadata"]
     kind = body.get("kind") or api.KIND
+    spec = body.get("spec")
     return Resource(
         kind=kind,
         namespace=meta.get("namespace") or "",
@@ -143,6 +176,8 @@ def parse_resource(body: Mapping[str, Any]) -> Resource:
         uid=meta["uid"],
         generation=int(meta.get("generation") or 0),
         force_refresh=(meta.get("annotations") or {}).get(api.FORCE_REFRESH_ANNOTATION),
-        spec=parse_spec(body.get("spec") or {}, default_name=meta["name"], cluster=kind == api.CLUSTER_KIND),
+        spec=parse_spec(
+            {} if spec is None else spec, default_name=meta["name"], cluster=kind == api.CLUSTER_KIND
+        ),
         status=parse_status(body.get("status") or {}),
     )

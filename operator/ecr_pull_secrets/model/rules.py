@@ -52,8 +52,13 @@ MAX_SERVICE_ACCOUNT_NAMES = 50
 
 # -- AWS identifiers (IAM and STS API references) ----------------------------------------------
 
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-"""The partitions ECR registry hosts are parsed for (model.registry)."""
+REGION_PATTERNS = {
+    "aws": r"^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z0-9]+-[0-9]+$",
+    "aws-cn": r"^cn-[a-z0-9]+-[0-9]+$",
+    "aws-us-gov": r"^us-gov-[a-z0-9]+-[0-9]+$",
+}
+"""botocore's partition `regionRegex` (\\w narrowed to what a host name may hold): a region AWS
+opens tomorrow parses today, a made-up one does not. tests/unit ties these to botocore's data."""
 ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
 """IAM role names are 1-64 of [\\w+=,.@-]; paths are segments of the same characters."""
 ROLE_ARN_MAX = 2048

@@ -3,8 +3,10 @@ an EcrPullSecret must not borrow the operator's AWS permissions unless an admin 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache
 
 from ecr_pull_secrets.model.identity import Auth
 from ecr_pull_secrets.model.policy import Policy
@@ -32,7 +34,7 @@ def check(policy: Policy, namespace: str, auth: Auth) -> Refusal | None:
         )
     for hop in auth.role_chain:
         if not any(
-            _matches(namespace, rule.namespaces) and _matches(hop.role_arn, rule.role_arns)
+            _matches(namespace, rule.namespaces) and _arn_matches(hop.role_arn, rule.role_arns)
             for rule in policy.assume_roles
         ):
             return Refusal(
@@ -44,6 +46,19 @@ def check(policy: Policy, namespace: str, auth: Auth) -> Refusal | None:
 
 def _matches(value: str, globs: tuple[str, ...]) -> bool:
     return any(fnmatchcase(value, glob) for glob in globs)
+
+
+def _arn_matches(arn: str, globs: tuple[str, ...]) -> bool:
+    """ARN globs as IAM admins read them, but stricter: * and ? never cross a ':' or '/', so
+    arn:aws:iam::111122223333:role/team-* matches neither another account nor a role path."""
+    return any(_arn_glob(glob).fullmatch(arn) for glob in globs)
+
+
+@cache
+def _arn_glob(glob: str) -> re.Pattern[str]:
+    parts = re.split(r"([*?])", glob)
+    wild = {"*": "[^:/]*", "?": "[^:/]"}
+    return re.compile("".join(wild.get(part) or re.escape(part) for part in parts))
 
 
 def _describe(policy: Policy) -> str:
