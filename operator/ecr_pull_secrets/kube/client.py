@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 T = TypeVar("T")
+
+# Every request gives up after this long: a stuck call must never pin one of the worker threads
+# that all tenants share. (connect, read) in seconds; watches are kopf's and have their own.
+REQUEST_TIMEOUT = (5.0, 30.0)
 
 
 class KubeError(Exception):
@@ -19,6 +24,15 @@ class KubeError(Exception):
         super().__init__(f"{what}: HTTP {status} {reason}")
         self.status = status
         self.reason = reason
+
+
+def api_path(prefix: str, *segments: str) -> str:
+    """`prefix` (a constant such as /api/v1) and each segment percent-encoded: a name can never
+    add a path segment, a query or a fragment, and "." or ".." (which encoding keeps) are refused."""
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise KubeError(400, f"{segment!r} is not a valid name in an API path", "build a request")
+    return "/".join((prefix, *(quote(segment, safe="") for segment in segments)))
 
 
 def new_api_client(pool_size: int) -> client.ApiClient:
@@ -46,17 +60,25 @@ class Rest:
         what: str,
         body: Any = None,
         content_type: str = "application/json",
+        *,
+        expect: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
+        """`expect` (namespace, name): the object that comes back must be that one, or KubeError."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
         method, url, headers, payload, post = self._api.param_serialize(
             method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        response = self._api.call_api(method, url, headers, payload, post)
+        response = self._api.call_api(method, url, headers, payload, post, _request_timeout=REQUEST_TIMEOUT)
         data = response.read()
         if not 200 <= response.status < 300:
             raise KubeError(int(response.status), str(response.reason or ""), what)
         parsed = json.loads(data or b"{}")
-        return parsed if isinstance(parsed, dict) else {}
+        parsed = parsed if isinstance(parsed, dict) else {}
+        if expect is not None:
+            meta = parsed.get("metadata") or {}
+            if (meta.get("namespace") or "", meta.get("name")) != expect:
+                raise KubeError(0, "the API server answered with another object than was asked for", what)
+        return parsed
 
 
 def raw_json(call: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -7,48 +7,46 @@ from typing import Any
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import raw_json
+from ecr_pull_secrets.kube.client import Rest, api_path
 from ecr_pull_secrets.model import api
 
 MERGE_PATCH = "application/merge-patch+json"
+_GROUP_PATH = f"/apis/{api.GROUP}/{api.VERSION}"
 
 
 class Resources:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self._custom = client.CustomObjectsApi(api_client)
+        self._rest = Rest(api_client)
 
     def patch_status(self, kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
-        body = {"status": dict(status)}
-        if kind == api.CLUSTER_KIND:
-            return raw_json(
-                self._custom.patch_cluster_custom_object_status,
-                f"patch status of {kind} {name}",
-                api.GROUP, api.VERSION, api.CLUSTER_PLURAL, name, body,
-                _content_type=MERGE_PATCH,
-            )  # fmt: skip
-        return raw_json(
-            self._custom.patch_namespaced_custom_object_status,
-            f"patch status of {kind} {namespace}/{name}",
-            api.GROUP, api.VERSION, namespace, api.PLURAL, name, body,
-            _content_type=MERGE_PATCH,
-        )  # fmt: skip
+        return self._rest.request(
+            "PATCH",
+            _path(kind, namespace, name) + "/status",
+            f"patch status of {_ref(kind, namespace, name)}",
+            {"status": dict(status)},
+            MERGE_PATCH,
+            expect=(namespace, name),
+        )
 
     def set_finalizers(
         self, kind: str, namespace: str, name: str, finalizers: Sequence[str], resource_version: str
     ) -> None:
         """The resourceVersion makes this a compare-and-swap: someone else's finalizer is never lost."""
-        body = {"metadata": {"finalizers": list(finalizers), "resourceVersion": resource_version}}
-        if kind == api.CLUSTER_KIND:
-            raw_json(
-                self._custom.patch_cluster_custom_object,
-                f"update finalizers of {kind} {name}",
-                api.GROUP, api.VERSION, api.CLUSTER_PLURAL, name, body,
-                _content_type=MERGE_PATCH,
-            )  # fmt: skip
-            return
-        raw_json(
-            self._custom.patch_namespaced_custom_object,
-            f"update finalizers of {kind} {namespace}/{name}",
-            api.GROUP, api.VERSION, namespace, api.PLURAL, name, body,
-            _content_type=MERGE_PATCH,
-        )  # fmt: skip
+        self._rest.request(
+            "PATCH",
+            _path(kind, namespace, name),
+            f"update finalizers of {_ref(kind, namespace, name)}",
+            {"metadata": {"finalizers": list(finalizers), "resourceVersion": resource_version}},
+            MERGE_PATCH,
+            expect=(namespace, name),
+        )
+
+
+def _path(kind: str, namespace: str, name: str) -> str:
+    if kind == api.CLUSTER_KIND:
+        return api_path(_GROUP_PATH, api.CLUSTER_PLURAL, name)
+    return api_path(_GROUP_PATH, "namespaces", namespace, api.PLURAL, name)
+
+
+def _ref(kind: str, namespace: str, name: str) -> str:
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"

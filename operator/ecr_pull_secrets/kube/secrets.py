@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import KubeError, Rest
+from ecr_pull_secrets.kube.client import KubeError, Rest, api_path
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class Secrets:
 
     def get(self, namespace: str, name: str) -> ExistingSecret | None:
         try:
-            body = self._rest.request("GET", _path(namespace, name), f"get Secret {namespace}/{name}")
+            body = self._rest.request(
+                "GET", _path(namespace, name), f"get Secret {namespace}/{name}", expect=(namespace, name)
+            )
         except KubeError as error:
             if error.status == 404:
                 return None
@@ -33,9 +35,9 @@ class Secrets:
 
     def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Returns the Secret as stored."""
-        namespace = manifest["metadata"]["namespace"]
-        what = f"create Secret {namespace}/{manifest['metadata']['name']}"
-        return self._rest.request("POST", _path(namespace), what, manifest)
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        what = f"create Secret {namespace}/{name}"
+        return self._rest.request("POST", _path(namespace), what, manifest, expect=(namespace, name))
 
     def update(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """A strategic merge patch: our data, labels, annotations and owner reference win; anybody
@@ -47,6 +49,7 @@ class Secrets:
             f"update Secret {meta['namespace']}/{meta['name']}",
             {"metadata": meta, "data": manifest["data"]},
             "application/strategic-merge-patch+json",
+            expect=(meta["namespace"], meta["name"]),
         )
 
     def delete(self, namespace: str, name: str, uid: str) -> None:
@@ -63,5 +66,5 @@ class Secrets:
                 raise
 
 
-def _path(namespace: str, name: str = "") -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+def _path(namespace: str, name: str | None = None) -> str:
+    return api_path("/api/v1", "namespaces", namespace, "secrets", *([name] if name is not None else []))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import Rest
+from ecr_pull_secrets.kube.client import KubeError, Rest, api_path
 from ecr_pull_secrets.model.cluster import ADDED_PULL_SECRETS_ANNOTATION, ServiceAccountView, added_entry
 from ecr_pull_secrets.model.identity import IRSA_ROLE_ANNOTATION
 
@@ -20,7 +21,9 @@ class ServiceAccounts:
 
     def role_arn(self, namespace: str, name: str) -> str | None:
         """The eks.amazonaws.com/role-arn annotation; raises KubeError (404) if there is no such SA."""
-        body = self._rest.request("GET", _path(namespace, name), f"get ServiceAccount {namespace}/{name}")
+        body = self._rest.request(
+            "GET", _path(namespace, name), f"get ServiceAccount {namespace}/{name}", expect=(namespace, name)
+        )
         annotations = body.get("metadata", {}).get("annotations") or {}
         value = annotations.get(IRSA_ROLE_ANNOTATION)
         return str(value) if value else None
@@ -32,9 +35,12 @@ class ServiceAccounts:
         entries = None if secret in account.image_pull_secrets else [*account.image_pull_secrets, secret]
         self._write(account, entries, sorted({*account.added, added_entry(secret, owner_uid)}))
 
-    def remove_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
-        entries = [name for name in account.image_pull_secrets if name != secret]
-        self._write(account, entries, sorted(set(account.added) - {added_entry(secret, owner_uid)}))
+    def remove_pull_secrets(
+        self, account: ServiceAccountView, secrets: Collection[str], owner_uid: str
+    ) -> None:
+        entries = [name for name in account.image_pull_secrets if name not in secrets]
+        ours = {added_entry(secret, owner_uid) for secret in secrets}
+        self._write(account, entries, sorted(set(account.added) - ours))
 
     def _write(self, account: ServiceAccountView, entries: list[str] | None, added: list[str]) -> None:
         patch: dict[str, Any] = {
@@ -51,6 +57,7 @@ class ServiceAccounts:
             f"update imagePullSecrets of ServiceAccount {account.namespace}/{account.name}",
             patch,
             "application/merge-patch+json",
+            expect=(account.namespace, account.name),
         )
 
     def mint_token(self, namespace: str, name: str, audience: str) -> str:
@@ -60,8 +67,13 @@ class ServiceAccounts:
             f"TokenRequest for ServiceAccount {namespace}/{name}",
             {"spec": {"audiences": [audience], "expirationSeconds": TOKEN_SECONDS}},
         )
-        return str(body["status"]["token"])
+        token = (body.get("status") or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise KubeError(
+                0, "the TokenRequest answer holds no token", f"TokenRequest for {namespace}/{name}"
+            )
+        return token
 
 
 def _path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}"
+    return api_path("/api/v1", "namespaces", namespace, "serviceaccounts", name)
