@@ -11,7 +11,7 @@ from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, secret_view
 from ecr_pull_secrets.model.credential import Credential
 from ecr_pull_secrets.plan.content import Owner, desired_secret, dockerconfigjson
-from ecr_pull_secrets.plan.fanout import SecretState, account_changes, examine
+from ecr_pull_secrets.plan.fanout import SecretState, account_changes, examine, releases
 from tests.unit.factories import ago, later
 
 US = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -298,3 +298,18 @@ def test_account_changes_removes_only_this_owners_entries(
     changes = account_changes([], [sa("builder", listed=("pull",), added=entries)], "pull", "uid-a")
 
     assert [f"{a.namespace}/{a.name}" for a in changes.remove] == removed
+
+
+def test_releases_name_every_entry_of_that_owner_whatever_its_secret_name() -> None:
+    mine = ServiceAccountView(
+        "ns",
+        "web",
+        image_pull_secrets=("old", "new", "theirs"),
+        added=("old@uid-1", "new@uid-1", "theirs@uid-2"),
+    )
+    theirs = ServiceAccountView("ns", "db", image_pull_secrets=("theirs",), added=("theirs@uid-2",))
+    legacy = ServiceAccountView("ns", "ci", image_pull_secrets=("new",), added=("new",))
+
+    assert releases([mine, theirs, legacy], "uid-1") == ((mine, ("new", "old")),)
+    assert releases([mine], "") == ()
+    assert releases([mine], "uid") == (), "a uid that is a prefix of another is not that owner"

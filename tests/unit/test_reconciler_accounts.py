@@ -7,6 +7,7 @@ Secret; only the ServiceAccount changes it asks for are recorded here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any, cast
 
 from ecr_pull_secrets.handlers.reconciler import Reconciler
@@ -35,8 +36,10 @@ class FakeServiceAccounts:
     def add_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
         self.calls.append(("add", f"{account.namespace}/{account.name}", secret))
 
-    def remove_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
-        self.calls.append(("remove", f"{account.namespace}/{account.name}", secret))
+    def remove_pull_secrets(
+        self, account: ServiceAccountView, secrets: Collection[str], owner_uid: str
+    ) -> None:
+        self.calls += [("remove", f"{account.namespace}/{account.name}", secret) for secret in secrets]
 
 
 class FakeResources:

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.model.resource import Resource, Status
 from ecr_pull_secrets.plan.renewal import (
     Decision,
     RenewalPolicy,
     Trigger,
-    acceptable_expiry,
+    acceptable,
     backoff,
     decide,
     renewal_time,
@@ -242,8 +243,12 @@ def test_renewal_time_is_stable_per_uid_and_spread_across_uids() -> None:
     assert len({at(uid) for uid in UIDS}) >= 195
 
 
+def token(issued_at: datetime, expires_at: datetime) -> RegistryToken:
+    return RegistryToken(credential=Credential("AWS", "secret"), issued_at=issued_at, expires_at=expires_at)
+
+
 @pytest.mark.parametrize(
-    ("renew_before", "policy", "expected"),
+    ("renew_before", "policy", "cutoff"),
     [
         pytest.param(timedelta(hours=4), POLICY, later(hours=4, minutes=24, seconds=60), id="defaults"),
         pytest.param(
@@ -260,18 +265,48 @@ def test_renewal_time_is_stable_per_uid_and_spread_across_uids() -> None:
         ),
     ],
 )
-def test_acceptable_expiry(renew_before: timedelta, policy: RenewalPolicy, expected: datetime) -> None:
-    assert acceptable_expiry(NOW, renew_before, policy) == expected
+def test_a_twelve_hour_token_is_acceptable_past_renew_before_and_its_jitter(
+    renew_before: timedelta, policy: RenewalPolicy, cutoff: datetime
+) -> None:
+    def accepts(expires_at: datetime) -> bool:
+        return acceptable(token(expires_at - TWELVE_HOURS, expires_at), NOW, renew_before, policy)
+
+    assert accepts(cutoff + timedelta(seconds=1))
+    assert not accepts(cutoff)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "left", "expected"),
+    [
+        pytest.param(timedelta(seconds=30), timedelta(seconds=25), True, id="most-of-a-short-life-left"),
+        pytest.param(timedelta(seconds=30), timedelta(seconds=11), False, id="a-third-of-a-short-life-left"),
+        pytest.param(TWELVE_HOURS, timedelta(hours=9), True, id="12h-token-outside-renew-before"),
+        pytest.param(TWELVE_HOURS, timedelta(hours=8), False, id="12h-token-inside-renew-before"),
+    ],
+)
+def test_a_token_shorter_than_renew_before_is_judged_by_a_third_of_its_life(
+    lifetime: timedelta, left: timedelta, expected: bool
+) -> None:
+    """renewBefore 8h (the maximum): a 30 s token is renewed at 2/3 of its life, as renewal_time
+    would schedule it, not refused outright because 8h exceeds its whole life."""
+    policy = RenewalPolicy(jitter=0.1, min_interval=timedelta(seconds=1))
+    expires_at = NOW + left
+    made = token(expires_at - lifetime, expires_at)
+
+    assert acceptable(made, NOW, timedelta(hours=8), policy) is expected
 
 
 @pytest.mark.parametrize("renew_before", [timedelta(minutes=30), timedelta(hours=4), timedelta(hours=6)])
-def test_cached_token_past_acceptable_expiry_renews_after_the_floor(renew_before: timedelta) -> None:
+def test_an_acceptable_token_renews_after_the_floor(renew_before: timedelta) -> None:
     """A token the broker may hand out from cache never schedules a renewal inside min_interval."""
-    expires_at = acceptable_expiry(NOW, renew_before, POLICY) + timedelta(seconds=1)
-    issued_at = expires_at - TWELVE_HOURS
-
-    for uid in UIDS:
-        assert renewal_time(issued_at, expires_at, renew_before, uid, POLICY) > NOW + POLICY.min_interval
+    expires_at = later(hours=12)
+    for minutes in range(0, 12 * 60, 7):
+        issued_at = NOW - timedelta(minutes=minutes)
+        made = token(issued_at, expires_at - timedelta(minutes=minutes))
+        if acceptable(made, NOW, renew_before, POLICY):
+            for uid in UIDS:
+                at = renewal_time(made.issued_at, made.expires_at, renew_before, uid, POLICY)
+                assert at > NOW + POLICY.min_interval
 
 
 # -- drift: a Secret is missing or was edited ----------------------------------------------------

@@ -25,9 +25,10 @@ from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, WebIdentity, session_tags
 from ecr_pull_secrets.model.policy import Policy
-from ecr_pull_secrets.model.resource import InvalidSpec, Resource, Spec, parse_resource, parse_status
+from ecr_pull_secrets.model.resource import Resource, Spec, parse_resource, parse_status
 from ecr_pull_secrets.plan import content, fanout, policy, renewal, status, targets
 from ecr_pull_secrets.plan.fanout import SecretState
 from ecr_pull_secrets.plan.renewal import RenewalPolicy, Trigger
@@ -107,13 +108,15 @@ class Reconciler:
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         now = self._clock()
+        if body["metadata"].get("deletionTimestamp"):
+            # Before the spec is read: a resource whose spec cannot be parsed can still go.
+            await self._finalize(body)
+            return Outcome(wake_at=None)
         try:
             resource = parse_resource(body)
         except InvalidSpec as error:
+            # Not retried: the next look comes with the next change of the resource.
             await self._report_rejected(body, "InvalidSpec", str(error), now)
-            return Outcome(wake_at=None)
-        if body["metadata"].get("deletionTimestamp"):
-            await self._finalize(body, resource)
             return Outcome(wake_at=None)
         home = self._view.namespace(resource.namespace) if resource.namespace else None
         if home is not None and home.terminating:
@@ -211,7 +214,10 @@ class Reconciler:
         spec = resource.spec
         chain = await self._chain(resource)
         owner = (resource.namespace, resource.name)
-        valid_until = renewal.acceptable_expiry(now, spec.renew_before, self._policy)
+
+        def accept(token: RegistryToken) -> bool:
+            return renewal.acceptable(token, now, spec.renew_before, self._policy)
+
         reusable = await self._reusable(resource, chain)
         groups = sorted(spec.token_groups)
         fetched = await asyncio.gather(
@@ -221,7 +227,7 @@ class Reconciler:
                     spec=spec,
                     group=g,
                     reusable=reusable,
-                    until=valid_until,
+                    accept=accept,
                     owner=owner,
                     trigger=trigger,
                 )
@@ -257,19 +263,19 @@ class Reconciler:
         spec: Spec,
         group: tuple[str, bool],
         reusable: dict[str, RegistryToken],
-        until: datetime,
+        accept: Callable[[RegistryToken], bool],
         owner: tuple[str, str],
         trigger: Trigger,
     ) -> RegistryToken:
         region, public = group
         key = TokenKey(chain.key, spec.partition, region, public)
         forced = trigger is Trigger.FORCED
-        if not forced and self._broker.cached(key, until) is None:
+        if not forced and self._broker.cached(key, accept) is None:
             for registry in spec.registries:
                 held = reusable.get(registry.host)
-                if (registry.region, registry.public) == group and held and held.expires_at > until:
+                if (registry.region, registry.public) == group and held and accept(held):
                     return held
-        return await self._broker.token(chain, key, until, owner=owner, fresh=forced)
+        return await self._broker.token(chain, key, accept, owner=owner, fresh=forced)
 
     async def _chain(self, resource: Resource) -> Chain:
         """Resolve spec.auth's references against the cluster into a credential chain."""
@@ -435,7 +441,7 @@ class Reconciler:
                 for sa in changes.add
             ),
             *(
-                asyncio.to_thread(self._service_accounts.remove_pull_secret, sa, name, resource.uid)
+                asyncio.to_thread(self._service_accounts.remove_pull_secrets, sa, [name], resource.uid)
                 for sa in changes.remove
             ),
         ]
@@ -460,27 +466,40 @@ class Reconciler:
         if not needed:
             await self._patch_accounts(resource, [])  # patching was switched off: take ours back
         await self._set_finalizers(
-            body, resource, [*finalizers, api.FINALIZER] if needed else _without(finalizers, api.FINALIZER)
+            body, [*finalizers, api.FINALIZER] if needed else _without(finalizers, api.FINALIZER)
         )
 
-    async def _finalize(self, body: Mapping[str, Any], resource: Resource) -> None:
-        finalizers = list(body["metadata"].get("finalizers") or [])
-        self.forget(resource.uid)
-        if api.FINALIZER in finalizers:
-            await self._patch_accounts(resource, [])
-            await self._set_finalizers(body, resource, _without(finalizers, api.FINALIZER))
+    async def _finalize(self, body: Mapping[str, Any]) -> None:
+        """Reads nothing of the spec: every imagePullSecrets entry this resource added, under any
+        Secret name it ever had, is removed, then the finalizer."""
+        meta = body["metadata"]
+        self.forget(meta["uid"])
+        finalizers = list(meta.get("finalizers") or [])
+        if api.FINALIZER not in finalizers:
+            return
+        releases = fanout.releases(self._view.accounts_added_by(meta["uid"]), meta["uid"])
+        results = await asyncio.gather(
+            *(
+                asyncio.to_thread(self._service_accounts.remove_pull_secrets, sa, secrets, meta["uid"])
+                for sa, secrets in releases
+            ),
+            return_exceptions=True,
+        )
+        failed = [r for r in results if isinstance(r, KubeError) and r.status != 404]
+        if failed:
+            raise failed[0]  # the finalizer stays; the ServiceAccount's watch event brings us back
+        await self._set_finalizers(body, _without(finalizers, api.FINALIZER))
 
-    async def _set_finalizers(
-        self, body: Mapping[str, Any], resource: Resource, finalizers: list[str]
-    ) -> None:
+    async def _set_finalizers(self, body: Mapping[str, Any], finalizers: list[str]) -> None:
+        meta = body["metadata"]
         try:
             await asyncio.to_thread(
                 self._resources.set_finalizers,
-                resource.kind,
-                resource.namespace,
-                resource.name,
+                body.get("kind") or api.KIND,
+                meta.get("namespace") or "",
+                meta["name"],
                 finalizers,
-                body["metadata"]["resourceVersion"],
+                meta["resourceVersion"],
             )
         except KubeError as error:
             if error.status != 404:  # gone already: an older event was replayed

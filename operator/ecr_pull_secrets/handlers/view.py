@@ -62,6 +62,12 @@ class ClusterView:
         accounts = self._values("ecr_service_accounts", ALL)
         return [sa for sa in accounts if any(entry_secret(e) == secret_name for e in sa.added)]
 
+    def accounts_added_by(self, owner_uid: str) -> list[ServiceAccountView]:
+        """Every ServiceAccount holding an imagePullSecrets entry that resource added."""
+        suffix = "@" + owner_uid
+        accounts = self._values("ecr_service_accounts", ALL)
+        return [sa for sa in accounts if any(e.endswith(suffix) for e in sa.added)]
+
     def wrote(self, body: Mapping[str, Any]) -> None:
         view = secret_view(body)
         self._written[(view.namespace, view.name)] = view

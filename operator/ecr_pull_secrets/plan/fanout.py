@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry
+from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry, entry_secret
 from ecr_pull_secrets.model.timestamps import format_time
 from ecr_pull_secrets.plan.content import digest, registries_in
 
@@ -64,3 +64,18 @@ def account_changes(
     add = tuple(sa for sa in wanted if secret_name not in sa.image_pull_secrets)
     remove = tuple(sa for sa in present if (sa.namespace, sa.name) not in wanted_keys and ours in sa.added)
     return AccountChanges(add=add, remove=remove)
+
+
+def releases(
+    accounts: Iterable[ServiceAccountView], owner_uid: str
+) -> tuple[tuple[ServiceAccountView, tuple[str, ...]], ...]:
+    """For a resource that goes: each account with entries it added, and those entries' Secret
+    names (whatever its spec says now, which may not even parse)."""
+    found = []
+    for sa in accounts:
+        secrets = tuple(
+            sorted(entry_secret(e) for e in sa.added if e == added_entry(entry_secret(e), owner_uid))
+        )
+        if secrets and owner_uid:
+            found.append((sa, secrets))
+    return tuple(found)

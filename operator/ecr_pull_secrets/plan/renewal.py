@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from ecr_pull_secrets.model.credential import RegistryToken
 from ecr_pull_secrets.model.resource import Resource
 
 
@@ -100,9 +101,13 @@ def renewal_time(
     return expires_at - lead - early
 
 
-def acceptable_expiry(now: datetime, renew_before: timedelta, policy: RenewalPolicy) -> datetime:
-    """A cached token expiring after this still leaves a full renewal window ahead of it."""
-    return now + renew_before * (1 + policy.jitter) + policy.min_interval
+def acceptable(token: RegistryToken, now: datetime, renew_before: timedelta, policy: RenewalPolicy) -> bool:
+    """May a resource take this token (cached, or held by its Secret) instead of a new one? Only
+    if the token would not be due for renewal within the resource's own window: its lead is
+    renewBefore, or a third of a shorter lifetime, as in `renewal_time`."""
+    lifetime = token.expires_at - token.issued_at
+    lead = renew_before if renew_before < lifetime else lifetime / 3
+    return token.expires_at > now + lead * (1 + policy.jitter) + policy.min_interval
 
 
 def _spread(uid: str) -> float:
