@@ -7,8 +7,9 @@ so C of the resources (default 50) each assume a role of their own and name regi
 regions (default 20, the maximum): C x R GetAuthorizationToken calls (1,000). The other 1,950
 use the operator's identity in one region and share one token (one more call). Every token
 issued before the storm expires at one instant T (a thread keeps the emulator's token lifetime at
-T - now; afterwards tokens live an hour), so with renewBefore 20s every resource is due at
-T - 20 s, less its jitter (at most 10 % of renewBefore).
+T - now; afterwards tokens live an hour), so with renewBefore 5m (the least the CRD admits;
+tokens live longer than that until the storm) every resource is due at T - 5 min, less its jitter
+(at most 10 % of renewBefore).
 
 Measured, with `--aws-rate-limit` (default 10, the operator's default): AWS calls per second as
 the emulator received them (its call counts sampled every 100 ms: fixed 1-s buckets and a
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=50, help="resources with a role chain each")
     parser.add_argument("--regions", type=int, default=20, choices=range(1, len(REGIONS) + 1))
     parser.add_argument("--rate", type=float, default=10.0, help="the operator's --aws-rate-limit")
-    parser.add_argument("--renew-before", type=int, default=20)
+    parser.add_argument("--renew-before", type=int, default=300, help="seconds, at least 300")
     parser.add_argument("--per-chain", type=int, default=20, help="extra resources, one chain each")
     args = parser.parse_args()
     renew_before = float(args.renew_before)

@@ -102,9 +102,10 @@ def test_deleting_the_resource_garbage_collects_the_secret(
 def test_renews_before_every_expiry(
     kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
 ) -> None:
-    """20s tokens renewed 8s ahead: over several cycles the Secret never holds an expired token."""
-    aws.token_lifetime = 20
-    kube.create_eps(namespace, "app", {"registries": [EAST], "renewBefore": "8s"})
+    """24s tokens renewed a third of their life (8s) ahead, as renewBefore (at least 5m) exceeds
+    that life: over several cycles the Secret never holds an expired token."""
+    aws.token_lifetime = 24
+    kube.create_eps(namespace, "app", {"registries": [EAST]})
     kube.wait_ready(namespace, "app")
 
     seen: list[tuple[str, float]] = []  # (password, real expiry per the emulator)
@@ -152,8 +153,8 @@ def test_restart_with_fresh_secrets_makes_no_aws_calls_and_no_writes(
 def test_aws_failure_keeps_the_secret_and_reports_why(
     kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
 ) -> None:
-    aws.token_lifetime = 30
-    kube.create_eps(namespace, "app", {"registries": [EAST], "renewBefore": "20s"})
+    aws.token_lifetime = 30  # renewed a third of its life (10s) ahead
+    kube.create_eps(namespace, "app", {"registries": [EAST]})
     kube.wait_ready(namespace, "app")
     original = kube.get_secret(namespace, "app")
     assert original is not None
@@ -162,7 +163,7 @@ def test_aws_failure_keeps_the_secret_and_reports_why(
     degraded = wait_for(
         "a Degraded condition",
         lambda: (c := kube.condition(namespace, "app", "Degraded")).get("status") == "True" and c,
-        timeout=20,
+        timeout=30,
     )
     assert degraded["reason"] == "AccessDenied"
     assert "ecr:GetAuthorizationToken in us-east-1 failed: AccessDeniedException" in degraded["message"]
@@ -232,10 +233,15 @@ def test_existing_foreign_secret_is_never_overwritten(
 def test_token_never_appears_in_logs_events_or_status(
     kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
 ) -> None:
-    aws.token_lifetime = 12
-    kube.create_eps(namespace, "app", {"registries": [EAST, WEST], "renewBefore": "6s"})
+    aws.token_lifetime = 12  # renewed a third of its life (4s) ahead
+    kube.create_eps(namespace, "app", {"registries": [EAST, WEST]})
     kube.wait_ready(namespace, "app")
-    time.sleep(8)  # at least one renewal, logged at DEBUG
+    first = dockerconfig.passwords(kube.get_secret(namespace, "app"))  # type: ignore[arg-type]
+    wait_for(  # at least one renewal, logged at DEBUG
+        "a renewal",
+        lambda: dockerconfig.passwords(kube.get_secret(namespace, "app")) != first,  # type: ignore[arg-type]
+        timeout=20,
+    )
     aws.fail("GetAuthorizationToken", "ThrottlingException", status=400, service="ecr", times=2)
     time.sleep(3)
 

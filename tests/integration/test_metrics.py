@@ -37,8 +37,8 @@ def test_metrics_follow_the_resource(
     kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
 ) -> None:
     resource = {"kind": "EcrPullSecret", "namespace": namespace, "name": "app"}
-    aws.token_lifetime = 15  # renewed after about 6s
-    kube.create_eps(namespace, "app", {"registries": [EAST], "renewBefore": "9s"})
+    aws.token_lifetime = 15  # renewed a third of its life ahead: after about 10s
+    kube.create_eps(namespace, "app", {"registries": [EAST]})
     status = kube.wait_ready(namespace, "app")["status"]
 
     samples = wait_for(

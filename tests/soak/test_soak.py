@@ -2,8 +2,9 @@
 the operator is killed.
 
 Time scale. ECR tokens live 12 h and the operator renews 4 h before expiry (the defaults), so a
-resource renews every 8 h: 72 h are 9 renewals per resource. Here a token lives 24 s and
-renewBefore is 8s (1 s of the soak = 30 min; the ratio 3:1 is the production one), and the soak
+resource renews every 8 h: 72 h are 9 renewals per resource. Here a token lives 24 s and, since
+renewBefore (4h) exceeds that life, the operator renews a third of it ahead: 8 s (1 s of the soak =
+30 min; the ratio 3:1 is the production one), and the soak
 runs until every resource has renewed at least 9 times and twice after the last disruption. With that
 scale an API server restart of ~5 s is a ~2.5 h outage, inside the 4 h margin; a harsher scale
 (12 s / 4s) would make the margin smaller than one restart of the API server, and an expired
@@ -52,7 +53,7 @@ from tests.harness.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 24.0  # seconds for 12 h
-RENEW_BEFORE = "8s"  # for 4 h
+RENEWAL_LEAD = "8s"  # a third of the token's life, for 4 h
 RENEWALS_FOR_72H = 9  # 72 h / (12 h - 4 h)
 RENEWALS_AFTER_LAST_DISRUPTION = 2
 MIN_SECONDS = 150.0
@@ -212,10 +213,9 @@ def _fleet(kube: Kube) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Creates the 20 resources; returns (namespaced resources, expected Secrets)."""
     for ns in ("soak-a", "soak-b", "soak-c", *(f"soak-fan-{i}" for i in range(5))):
         kube.create_namespace(ns)
-    renew = {"renewBefore": RENEW_BEFORE}
     resources: list[tuple[str, str, dict[str, Any]]] = []
-    resources += [("soak-a", f"own-{i}", {"registries": [EAST], **renew}) for i in range(8)]
-    resources += [("soak-b", f"two-regions-{i}", {"registries": [EAST, WEST], **renew}) for i in range(4)]
+    resources += [("soak-a", f"own-{i}", {"registries": [EAST]}) for i in range(8)]
+    resources += [("soak-b", f"two-regions-{i}", {"registries": [EAST, WEST]}) for i in range(4)]
     resources += [
         (
             "soak-b",
@@ -223,7 +223,6 @@ def _fleet(kube: Kube) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             {
                 "registries": [WEST],
                 "auth": {"roleChain": [{"roleArn": f"arn:aws:iam::123456789012:role/soak-{i}"}]},
-                **renew,
             },
         )
         for i in range(4)
@@ -233,7 +232,7 @@ def _fleet(kube: Kube) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         kube.core.create_namespaced_service_account(
             "soak-c", {"metadata": {"name": f"puller-{i}", "annotations": annotations}}
         )
-        spec = {"registries": [EAST], "auth": {"serviceAccountRef": {"name": f"puller-{i}"}}, **renew}
+        spec = {"registries": [EAST], "auth": {"serviceAccountRef": {"name": f"puller-{i}"}}}
         resources.append(("soak-c", f"tenant-{i}", spec))
     for namespace, name, spec in resources:
         kube.create_eps(namespace, name, spec)
@@ -243,7 +242,6 @@ def _fleet(kube: Kube) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             "registries": [EAST, SYDNEY],
             "secretName": "fan",
             "namespaces": {"include": ["soak-fan-*"]},
-            **renew,
         },
     )
     secrets = [(ns, name) for ns, name, _ in resources] + [(f"soak-fan-{i}", "fan") for i in range(5)]
@@ -346,7 +344,7 @@ def test_72h_of_renewals_under_faults(
     print(
         "\n=== fault soak ===\n"
         f"soak time {elapsed:.0f}s = {elapsed * scale / 3600:.0f} h at 12 h tokens (x{scale:.0f}); "
-        f"token lifetime {LIFETIME:.0f}s, renewBefore {RENEW_BEFORE}\n"
+        f"token lifetime {LIFETIME:.0f}s, renewed {RENEWAL_LEAD} ahead\n"
         f"Secrets {len(renewals)}; renewals seen {sum(renewals.values())} "
         f"(per Secret min {min(renewals.values())}, max {max(renewals.values())}; "
         f"{RENEWALS_FOR_72H} = 72 h; after the last disruption min "
