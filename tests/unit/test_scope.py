@@ -123,7 +123,7 @@ def test_parse_namespace_scope(
         ),
         pytest.param(
             {"selector": {"matchLabels": {"tier": 1}}},
-            "spec.serviceAccounts.selector.matchLabels[tier]",
+            "spec.serviceAccounts.selector.matchLabels.tier",
             id="label-number",
         ),
         pytest.param(

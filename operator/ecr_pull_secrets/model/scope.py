@@ -74,7 +74,7 @@ def _match_labels(fields: Fields) -> tuple[tuple[str, str], ...]:
                 _label_key(key, path),
                 check_string(
                     value,
-                    f"{path}[{key}]",
+                    f"{path}.{key}",
                     pattern=rules.LABEL_VALUE,
                     max_length=rules.LABEL_VALUE_MAX,
                     rule="a label value",
