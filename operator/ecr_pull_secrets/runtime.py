@@ -19,7 +19,7 @@ from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
 from ecr_pull_secrets.handlers.scheduling import Scheduler
 from ecr_pull_secrets.handlers.view import ClusterView
-from ecr_pull_secrets.kube.client import new_api_client
+from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, new_api_client
 from ecr_pull_secrets.kube.discovery import Discovery
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
@@ -51,6 +51,9 @@ def run(config: Settings) -> int:
         settings.posting.level = logging.INFO
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # kopf's own short requests (patches, Events) give up as ours do: no call waits forever.
+        settings.watching.connect_timeout = REQUEST_TIMEOUT[0]
+        settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
         # Only Secrets we manage are listed and watched: small memory, and no other Secret's data.
         settings.watching.label_selectors["v1", "secrets"] = watch.MANAGED_SELECTOR
 

@@ -84,7 +84,7 @@ class Rest:
 def raw_json(call: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Call a generated API method, skipping model deserialisation: plain dicts are all we need."""
     try:
-        response = call(*args, _preload_content=False, **kwargs)
+        response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
     except ApiException as error:
         raise KubeError(int(error.status or 0), str(error.reason or ""), what) from None
     body = json.loads(response.data or b"{}")
