@@ -16,6 +16,7 @@ SCRIPTS = {
     "p3": "bench.p3_scale",
     "p4": "bench.p4_restart",
     "p5": "bench.p5_storm",
+    "p6": "bench.p6_fairness",
 }
 
 

@@ -1,7 +1,7 @@
 # Benchmarks (bench/) and the fault soak (tests/soak/); opt-in, not part of `make test`.
 # Each bench-pN prints one Markdown table row on stdout (progress on stderr); `make bench` runs all
-# five under one table header. Results and how to read them: docs/benchmarks.md.
-.PHONY: bench bench-p1 bench-p2 bench-p3 bench-p4 bench-p5 soak
+# six under one table header. Results and how to read them: docs/benchmarks.md.
+.PHONY: bench bench-p1 bench-p2 bench-p3 bench-p4 bench-p5 bench-p6 soak
 
 BENCH_ARGS ?=
 
@@ -19,6 +19,9 @@ bench-p4: venv binaries
 
 bench-p5: venv binaries
 	@$(BIN)/python -m bench.p5_storm $(BENCH_ARGS)
+
+bench-p6: venv binaries
+	@$(BIN)/python -m bench.p6_fairness $(BENCH_ARGS)
 
 bench: venv binaries
 	@$(BIN)/python -m bench
