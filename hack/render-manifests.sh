@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Copies deploy/crds/ into the chart's crds/ and renders deploy/manifests/ (a kustomize base) from
-# the chart with default values. `make chart-sync` runs this; tests/chart fails when either drifts.
+# Writes deploy/crds/ from tests/harness/crds.py (the one source of both CRD schemas), copies it
+# into the chart's crds/ and renders deploy/manifests/ (a kustomize base) from the chart with
+# default values. `make chart-sync` runs this; tests fail when any of these drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m tests.harness.helm sync
+python="${PYTHON:-.venv/bin/python}"
+"$python" -m tests.harness.crds
+exec "$python" -m tests.harness.helm sync

@@ -1,41 +1,49 @@
-"""The CRD's admission rules agree with the Python model on what parses."""
+"""The CRDs: generated from one source, closed and bounded, and agreeing with the Python model on
+what parses (registry hosts against botocore's partition data too)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore
 import pytest
 import yaml
 
-from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model import api, rules
 from ecr_pull_secrets.model.duration import DURATION_PATTERN, InvalidDuration, parse_duration
-from ecr_pull_secrets.model.identity import InvalidAuth, RoleHop, parse_auth, session_name
+from ecr_pull_secrets.model.fields import InvalidSpec
+from ecr_pull_secrets.model.identity import RoleHop, parse_auth, session_name
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
-from ecr_pull_secrets.model.resource import InvalidSpec, parse_spec
+from ecr_pull_secrets.model.resource import parse_spec
+from tests.harness import crds
+from tests.hostile_specs import CASES
 from tests.unit.hosts import ACCOUNT, INVALID, VALID
 
-CRD = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "ecr.pullsecrets.dev_ecrpullsecrets.yaml"
+Schema = dict[str, Any]
 MATCHES = re.compile(r"self\.matches\('([^']*)'\)")
 LITERAL_OR_MATCHES = re.compile(r"self == '([^']*)' \|\| self\.matches\('([^']*)'\)")
+KINDS = [pytest.param(kind, id=kind.kind) for kind in crds.KINDS]
 
 
 @cache
-def crd() -> dict[str, Any]:
-    with CRD.open(encoding="utf-8") as stream:
-        loaded: dict[str, Any] = yaml.safe_load(stream)
+def crd(file_name: str) -> Schema:
+    with (crds.CRDS / file_name).open(encoding="utf-8") as stream:
+        loaded: Schema = yaml.safe_load(stream)
     return loaded
 
 
-def spec_schema() -> dict[str, Any]:
-    (version,) = crd()["spec"]["versions"]
-    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+def spec_schema(kind: crds.Kind = crds.KINDS[0]) -> Schema:
+    (version,) = crd(kind.file_name)["spec"]["versions"]
+    schema: Schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     return schema
 
 
-def rules(schema: dict[str, Any]) -> list[str]:
+def rules_of(schema: Schema) -> list[str]:
     return [v["rule"].strip() for v in schema["x-kubernetes-validations"]]
 
 
@@ -59,18 +67,113 @@ def cel_matches(pattern: str, text: str) -> bool:
     return re.search(pattern, text, re.ASCII) is not None
 
 
-REGISTRY_RULES = rules(spec_schema()["properties"]["registries"]["items"])
-REGISTRY_LITERAL, REGISTRY_PATTERN = cel_literal_or_pattern(REGISTRY_RULES[0])
-DURATION_RULE = cel_pattern(rules(spec_schema()["properties"]["renewBefore"])[0])
+# -- one source ------------------------------------------------------------------------------------
 
 
-def registry_rule(host: str) -> bool:
-    """The first registry rule, evaluated: the ECR Public host, or the private host pattern."""
-    return host == REGISTRY_LITERAL or cel_matches(REGISTRY_PATTERN, host)
+def test_committed_crds_are_the_generator_output() -> None:
+    rendered = crds.render()
+
+    assert sorted(p.name for p in crds.CRDS.glob("*.yaml")) == sorted(rendered)
+    for name, content in rendered.items():
+        assert (crds.CRDS / name).read_text(encoding="utf-8") == content, (
+            f"deploy/crds/{name} differs from tests/harness/crds.py: run `make chart-sync`"
+        )
+
+
+def walk(schema: Schema, path: str) -> Iterator[tuple[str, Schema]]:
+    """Every node of a schema with its path: `[]` for list items, `.*` for map values."""
+    yield path, schema
+    for key, child in schema.get("properties", {}).items():
+        yield from walk(child, f"{path}.{key}")
+    if "items" in schema:
+        yield from walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from walk(schema["additionalProperties"], f"{path}.*")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_spec_is_closed_and_bounded(kind: crds.Kind) -> None:
+    for path, node in walk(spec_schema(kind), "spec"):
+        assert "x-kubernetes-preserve-unknown-fields" not in node, path
+        kind_of = node["type"]
+        if kind_of == "string":
+            assert "maxLength" in node, path
+            assert {"pattern", "enum", "x-kubernetes-validations"} & set(node), path
+        elif kind_of == "array":
+            assert "maxItems" in node, path
+        elif kind_of == "object":
+            if "additionalProperties" in node:
+                assert "maxProperties" in node, path
+            else:
+                assert node["properties"], path
+        else:
+            assert kind_of == "boolean", path
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_rule_message_names_its_field(kind: crds.Kind) -> None:
+    found = 0
+    for path, node in walk(spec_schema(kind), "spec"):
+        for validation in node.get("x-kubernetes-validations", ()):
+            found += 1
+            assert validation["message"].startswith(path), (path, validation["message"])
+            assert validation["reason"] in {"FieldValueInvalid", "FieldValueRequired", "FieldValueForbidden"}
+            if "fieldPath" in validation:
+                assert validation["fieldPath"].removeprefix(".") in node["properties"], path
+    assert found >= 10
+
+
+REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_patterns_fit_re2(kind: crds.Kind) -> None:
+    """The API server compiles patterns with RE2, which refuses repeat counts over 1000."""
+    for path, node in walk(spec_schema(kind), "spec"):
+        texts = [node.get("pattern", "")] + [v["rule"] for v in node.get("x-kubernetes-validations", ())]
+        for text in texts:
+            for low, high in REPEAT.findall(text):
+                assert max(int(low), int(high or 0)) <= 1000, (path, text)
+            for look_around in ("(?=", "(?!", "(?<"):
+                assert look_around not in text, (path, text)
+
+
+def test_a_namespaced_resource_cannot_name_another_namespace() -> None:
+    namespaced, cluster = (spec_schema(k)["properties"]["auth"]["properties"] for k in crds.KINDS)
+
+    for ref in ("serviceAccountRef", "secretRef"):
+        assert "namespace" not in namespaced[ref]["properties"]
+        assert cluster[ref]["required"] == ["name", "namespace"]
+        assert cluster[ref]["properties"]["namespace"]["pattern"] == rules.DNS1123_LABEL
+        assert cluster[ref]["properties"]["namespace"]["maxLength"] == rules.DNS1123_LABEL_MAX
+
+
+def test_both_kinds_share_every_other_field() -> None:
+    namespaced, cluster = (spec_schema(k)["properties"] for k in crds.KINDS)
+
+    assert set(cluster) - set(namespaced) == {"namespaceSelector", "namespaces"}
+    for field in ("registries", "renewBefore", "serviceAccounts", "secretPolicy"):
+        assert namespaced[field] == cluster[field], field
+    selectors = namespaced["serviceAccounts"]["properties"]["selector"], cluster["namespaceSelector"]
+    assert json.dumps(selectors[0]).count("spec.serviceAccounts.selector") == json.dumps(selectors[1]).count(
+        "spec.namespaceSelector"
+    )
+
+
+def test_the_hostile_corpus_is_large_and_covers_both_kinds() -> None:
+    ids = [(c.kind, c.id) for c in CASES]
+
+    assert len(CASES) >= 30
+    assert len(set(ids)) == len(ids)
+    assert {c.kind for c in CASES} == {k.kind for k in crds.KINDS}
+    assert all(c.field.startswith("spec.") for c in CASES)
+
+
+# -- names and limits --------------------------------------------------------------------------
 
 
 def test_crd_names_and_limits_match_the_api_module() -> None:
-    body = crd()
+    body = crd(crds.KINDS[0].file_name)
     registries = spec_schema()["properties"]["registries"]
 
     assert body["metadata"]["name"] == f"{api.PLURAL}.{api.GROUP}"
@@ -80,8 +183,24 @@ def test_crd_names_and_limits_match_the_api_module() -> None:
     assert spec_schema()["properties"]["renewBefore"]["default"] == api.DEFAULT_RENEW_BEFORE
 
 
+# -- renewBefore -------------------------------------------------------------------------------
+
+DURATION_RULES = rules_of(spec_schema()["properties"]["renewBefore"])
+DURATION_RULE = cel_pattern(DURATION_RULES[0])
+
+
 def test_duration_rule_is_the_model_pattern() -> None:
     assert DURATION_RULE.replace("[.]", r"\.") == DURATION_PATTERN
+
+
+def test_renew_before_bounds_are_the_model_bounds() -> None:
+    low, high = rules.go_duration(rules.RENEW_BEFORE_MIN), rules.go_duration(rules.RENEW_BEFORE_MAX)
+
+    assert (low, high) == ("5m", "8h")
+    assert f"duration(self) >= duration('{low}') && duration(self) <= duration('{high}')" in DURATION_RULES[1]
+    assert spec_schema()["properties"]["renewBefore"]["x-kubernetes-validations"][1]["message"].startswith(
+        "spec.renewBefore must be between 5m and 8h"
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,6 +219,17 @@ def test_duration_rule_accepts_what_parse_duration_accepts(text: str) -> None:
         parses = True
 
     assert cel_matches(DURATION_RULE, text) is parses
+
+
+# -- registry hosts ----------------------------------------------------------------------------
+
+REGISTRY_RULES = rules_of(spec_schema()["properties"]["registries"]["items"])
+REGISTRY_LITERAL, REGISTRY_PATTERN = cel_literal_or_pattern(REGISTRY_RULES[0])
+
+
+def registry_rule(host: str) -> bool:
+    """The first registry rule, evaluated: the ECR Public host, or the private host pattern."""
+    return host == REGISTRY_LITERAL or cel_matches(REGISTRY_PATTERN, host)
 
 
 def parses(host: str) -> bool:
@@ -172,7 +302,107 @@ def test_registry_rule_messages_are_helpful() -> None:
 
     assert "123456789012.dkr.ecr.us-east-1.amazonaws.com" in validations[0]["message"]
     assert "public.ecr.aws" in validations[0]["message"]
+    assert "region fits its partition" in validations[0]["message"]
     assert "exactly 12 digits" in validations[1]["message"]
+
+
+# -- regions: botocore's partition data ----------------------------------------------------------
+
+# ECR's own host suffixes per partition: standard (botocore's dnsSuffix) and dual-stack.
+SUFFIXES = {
+    "aws": ("amazonaws.com", "on.aws"),
+    "aws-cn": ("amazonaws.com.cn", "on.amazonwebservices.com.cn"),
+    "aws-us-gov": ("amazonaws.com", "on.aws"),
+}
+
+
+@cache
+def botocore_partitions() -> dict[str, Schema]:
+    path = Path(botocore.__file__).parent / "data" / "partitions.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {p["id"]: p for p in data["partitions"]}
+
+
+def in_host_names(region_regex: str) -> str:
+    """botocore's regionRegex with \\w narrowed to what a lower-case host name may hold."""
+    return region_regex.replace("\\-", "-").replace("\\w", "[a-z0-9]").replace("\\d", "[0-9]")
+
+
+def listed_regions(partition: str) -> list[str]:
+    """The partition's regions, without pseudo-regions such as aws-global."""
+    data = botocore_partitions()[partition]
+    return sorted(r for r in data["regions"] if re.fullmatch(data["regionRegex"], r))
+
+
+def hosts_in(region: str, partition: str) -> list[str]:
+    standard, dualstack = SUFFIXES[partition]
+    return [
+        f"{ACCOUNT}.dkr.ecr.{region}.{standard}",
+        f"{ACCOUNT}.dkr.ecr-fips.{region}.{standard}",
+        f"{ACCOUNT}.dkr-ecr.{region}.{dualstack}",
+        f"{ACCOUNT}.dkr-ecr-fips.{region}.{dualstack}",
+    ]
+
+
+@pytest.mark.parametrize("partition", sorted(SUFFIXES))
+def test_region_patterns_are_botocores(partition: str) -> None:
+    data = botocore_partitions()[partition]
+
+    assert rules.REGION_PATTERNS[partition] == in_host_names(data["regionRegex"])
+    assert crds.region_host_pattern(partition) in REGISTRY_PATTERN
+    assert data["outputs"]["dnsSuffix"] == SUFFIXES[partition][0]
+
+
+@pytest.mark.parametrize("partition", sorted(SUFFIXES))
+def test_every_region_botocore_lists_is_admitted_and_parsed(partition: str) -> None:
+    regions = listed_regions(partition)
+
+    assert len(regions) >= 2
+    for region in regions:
+        for host in hosts_in(region, partition):
+            assert registry_rule(host), host
+            parsed = RegistryHost.parse(host)
+            assert (parsed.partition, parsed.region) == (partition, region), host
+
+
+def test_regions_of_the_other_partitions_are_refused() -> None:
+    others = sorted(set(botocore_partitions()) - set(SUFFIXES))
+    regions = [r for p in others for r in listed_regions(p)]
+
+    assert len(regions) >= 5, others
+    for region in regions:
+        for partition in SUFFIXES:
+            for host in hosts_in(region, partition):
+                assert not registry_rule(host), host
+                assert not parses(host), host
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        pytest.param("eu-newplace-9", "aws", id="future-aws-region"),
+        pytest.param("mx-central-12", "aws", id="future-two-digit"),
+        pytest.param("cn-southwest-3", "aws-cn", id="future-china-region"),
+        pytest.param("us-gov-central-1", "aws-us-gov", id="future-govcloud-region"),
+        pytest.param("xx-east-1", None, id="unknown-prefix"),
+        pytest.param("zz-north-1", None, id="unknown-prefix-2"),
+        pytest.param("us-east-west-1", None, id="two-word-name"),
+        pytest.param("us-east", None, id="no-number"),
+        pytest.param("us-east_1-1", None, id="underscore"),
+        pytest.param("cn-north", None, id="china-no-number"),
+        # botocore's aws regionRegex claims it, its aws-us-gov one does not: the pattern that
+        # matches decides the partition, not the prefix.
+        pytest.param("us-gov-1", "aws", id="govcloud-prefix-without-name"),
+    ],
+)
+def test_made_up_regions(region: str, partition: str | None) -> None:
+    """A new region of a known prefix works today; a region no partition would name does not."""
+    for suffix_of in SUFFIXES if partition is None else (partition,):
+        for host in hosts_in(region, suffix_of):
+            assert registry_rule(host) is (partition is not None), host
+            assert parses(host) is (partition is not None), host
+            if partition is not None:
+                assert RegistryHost.parse(host).partition == partition, host
 
 
 # -- the list-level partition rule ---------------------------------------------------------------
@@ -194,7 +424,7 @@ PARTITION_RULE = (
 
 def partition_rule(hosts: list[str]) -> bool:
     """PARTITION_RULE, evaluated."""
-    (rule,) = rules(spec_schema()["properties"]["registries"])
+    (rule,) = rules_of(spec_schema()["properties"]["registries"])
     assert rule == PARTITION_RULE
     china = [h.endswith(".cn") for h in hosts]
     gov = [cel_matches("[.]us-gov-", h) for h in hosts]
@@ -240,8 +470,8 @@ def test_partition_rule_message_names_the_partitions() -> None:
 # -- spec.auth ---------------------------------------------------------------------------------
 
 
-def auth_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = spec_schema()["properties"]["auth"]
+def auth_schema() -> Schema:
+    schema: Schema = spec_schema()["properties"]["auth"]
     return schema
 
 
@@ -261,12 +491,17 @@ def role_arn_patterns() -> dict[str, str]:
         pytest.param(f"arn:aws-cn:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-cn"),
         pytest.param(f"arn:aws-us-gov:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-us-gov"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:role/team/a/ecr-pull", True, id="with-path"),
+        pytest.param(f"arn:aws:iam::{ACCOUNT}:role/{'r' * 64}", True, id="64-character-name"),
+        pytest.param(f"arn:aws:iam::{ACCOUNT}:role/a+b=c,d.e@f_g-h", True, id="every-allowed-character"),
+        pytest.param(f"arn:aws:iam::{ACCOUNT}:role/{'r' * 65}", False, id="65-character-name"),
         pytest.param(f"arn:aws-iso:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-iso"),
         pytest.param(f"arn:aws-iso-b:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-iso-b"),
         pytest.param(f"arn:aws-eu:iam::{ACCOUNT}:role/ecr-pull", False, id="unknown-partition"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:user/ecr-pull", False, id="user"),
         pytest.param(f"arn:aws:sts::{ACCOUNT}:assumed-role/ecr-pull/s", False, id="assumed-role"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:role/", False, id="no-role-name"),
+        pytest.param(f"arn:aws:iam::{ACCOUNT}:role/ecr-*", False, id="wildcard"),
+        pytest.param(f"arn:aws:iam::{ACCOUNT}:role/team//ecr-pull", False, id="empty-path-segment"),
         pytest.param("arn:aws:iam::12345678901:role/ecr-pull", False, id="11-digit-account"),
         pytest.param("arn:aws:iam::1234567890123:role/ecr-pull", False, id="13-digit-account"),
         pytest.param(f"arn:aws:iam:us-east-1:{ACCOUNT}:role/ecr-pull", False, id="with-region"),
@@ -279,13 +514,39 @@ def test_role_arn_pattern(where: str, arn: str, admitted: bool) -> None:
     assert cel_matches(role_arn_patterns()[where], arn) is admitted
 
 
+def hop_schema(field: str) -> Schema:
+    schema: Schema = auth_schema()["properties"]["roleChain"]["items"]["properties"][field]
+    return schema
+
+
+def admitted_string(schema: Schema, text: str) -> bool:
+    """What the API server decides for a string node with minLength/maxLength/pattern."""
+    return schema.get("minLength", 0) <= len(text) <= schema["maxLength"] and cel_matches(
+        schema["pattern"], text
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "x", "xy", "x" * 1224, "x" * 1225, "tenant a", "a:b/c=d,e.f@g+h_i-j", "é" * 4, "a\tb"],
+)
+def test_external_id_schema_is_the_model_rule(text: str) -> None:
+    """The CRD spells rules.EXTERNAL_ID as pattern + lengths (RE2 refuses {2,1224})."""
+    assert admitted_string(hop_schema("externalId"), text) is rules.matches(rules.EXTERNAL_ID, text)
+
+
+@pytest.mark.parametrize("text", ["", "a", "ab", "s" * 64, "s" * 65, "team a", "a/b", "a+b=c,d.e@f_g-h"])
+def test_session_name_schema_is_the_model_rule(text: str) -> None:
+    assert admitted_string(hop_schema("sessionName"), text) is rules.matches(rules.SESSION_NAME, text)
+
+
 def test_auth_rule_refuses_both_refs_like_parse_auth() -> None:
     (validation,) = auth_schema()["x-kubernetes-validations"]
     both = {"serviceAccountRef": {"name": "sa"}, "secretRef": {"name": "keys"}}
 
     assert validation["rule"] == "!(has(self.serviceAccountRef) && has(self.secretRef))"
     assert "not both" in validation["message"]
-    with pytest.raises(InvalidAuth, match="not both"):
+    with pytest.raises(InvalidSpec, match="not both"):
         parse_auth(both)
 
 
@@ -316,6 +577,6 @@ def test_auth_defaults_match_the_model() -> None:
 )
 def test_default_session_name_passes_the_session_name_pattern(namespace: str, name: str) -> None:
     """A default session name must be one a user could also have written in spec.auth."""
-    pattern = auth_schema()["properties"]["roleChain"]["items"]["properties"]["sessionName"]["pattern"]
+    pattern = hop_schema("sessionName")["pattern"]
 
     assert cel_matches(pattern, session_name(RoleHop("arn:aws:iam::123456789012:role/r"), namespace, name))
