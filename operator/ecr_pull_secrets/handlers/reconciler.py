@@ -94,12 +94,15 @@ class Reconciler:
         self._clock = clock
         self._events = events
         self._held: dict[str, Held] = {}
+        self._unwritable: dict[str, int] = {}
+        """uid -> generation whose status the API server refuses (see _report_rejected)."""
         self._conflicts: dict[tuple[str, str], datetime] = {}
         self._metrics = metrics if metrics is not None else Metrics()
         self._series: dict[str, tuple[str, str, str]] = {}
 
     def forget(self, uid: str) -> None:
         self._held.pop(uid, None)
+        self._unwritable.pop(uid, None)
         series = self._series.pop(uid, None)
         if series is not None:
             self._metrics.forget(*series)
@@ -492,18 +495,20 @@ class Reconciler:
 
     async def _set_finalizers(self, body: Mapping[str, Any], finalizers: list[str]) -> None:
         meta = body["metadata"]
+        ref = (body.get("kind") or api.KIND, meta.get("namespace") or "", meta["name"])
         try:
-            await asyncio.to_thread(
-                self._resources.set_finalizers,
-                body.get("kind") or api.KIND,
-                meta.get("namespace") or "",
-                meta["name"],
-                finalizers,
-                meta["resourceVersion"],
-            )
+            await asyncio.to_thread(self._resources.set_finalizers, *ref, finalizers, meta["resourceVersion"])
         except KubeError as error:
-            if error.status != 404:  # gone already: an older event was replayed
+            if error.status == 404:  # gone already: an older event was replayed
+                return
+            if error.status != 422 or not meta.get("deletionTimestamp"):
                 raise
+            # The stored spec fails today's CEL rules, so the API server refuses any update of the
+            # object, finalizers included (see _report_rejected); it is going, so its spec goes first.
+            log.warning("%s %s/%s: spec refused by the API server; replaced to let it go", *ref)
+            await asyncio.to_thread(
+                self._resources.release_unwritable, *ref, finalizers, meta["resourceVersion"]
+            )
 
     # -- status and Events -------------------------------------------------------------------
 
@@ -581,13 +586,23 @@ class Reconciler:
             generation,
         ):
             return  # already said; repeating it would only make noise
-        patch = status.rejected(current.conditions, generation, reason, message, now)
+        if self._unwritable.get(meta["uid"]) == generation:
+            return  # said in an Event; the API server refuses this generation's status
         kind = body.get("kind") or api.KIND
-        await asyncio.to_thread(
-            self._resources.patch_status, kind, meta.get("namespace") or "", meta["name"], patch
-        )
         self._events(body, type="Warning", reason=reason, message=message)
         log.warning("%s %s/%s: %s: %s", kind, meta.get("namespace") or "", meta["name"], reason, message)
+        patch = status.rejected(current.conditions, generation, reason, message, now)
+        try:
+            await asyncio.to_thread(
+                self._resources.patch_status, kind, meta.get("namespace") or "", meta["name"], patch
+            )
+        except KubeError as error:
+            if error.status != 422:
+                raise
+            # A value stored under an older CRD that fails the CEL rules of today's: the API
+            # server refuses every write to the object (ratcheting does not cover CEL type
+            # errors). The Event above is all that can be said; the next generation can be written.
+            self._unwritable[meta["uid"]] = generation
 
     def _next_look(self, resource: Resource, decision: renewal.Decision, now: datetime) -> datetime | None:
         """The plan's next time, or sooner if a conflicting namespace is due for another look."""

@@ -11,6 +11,8 @@ from ecr_pull_secrets.kube.client import Rest, api_path
 from ecr_pull_secrets.model import api
 
 MERGE_PATCH = "application/merge-patch+json"
+PLACEHOLDER_REGISTRY = "public.ecr.aws"
+"""The spec an unwritable object gets on its way out: valid, and never acted on."""
 _GROUP_PATH = f"/apis/{api.GROUP}/{api.VERSION}"
 
 
@@ -38,6 +40,24 @@ class Resources:
             f"update finalizers of {_ref(kind, namespace, name)}",
             {"metadata": {"finalizers": list(finalizers), "resourceVersion": resource_version}},
             MERGE_PATCH,
+            expect=(namespace, name),
+        )
+
+    def release_unwritable(
+        self, kind: str, namespace: str, name: str, finalizers: Sequence[str], resource_version: str
+    ) -> None:
+        """For an object being deleted whose stored spec the API server no longer accepts: set the
+        finalizers and replace the spec with the least one admission accepts, in one patch."""
+        self._rest.request(
+            "PATCH",
+            _path(kind, namespace, name),
+            f"release {_ref(kind, namespace, name)}",
+            [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+                {"op": "replace", "path": "/spec", "value": {"registries": [PLACEHOLDER_REGISTRY]}},
+                {"op": "replace", "path": "/metadata/finalizers", "value": list(finalizers)},
+            ],
+            "application/json-patch+json",
             expect=(namespace, name),
         )
 
