@@ -36,7 +36,9 @@ class Settings:
     log_format: str = "plain"
     verbose: bool = False
     metrics_port: int = 9090
-    """Serve Prometheus metrics on this port (all interfaces); 0 disables."""
+    """Serve Prometheus metrics on this port; 0 disables."""
+    metrics_address: str = "0.0.0.0"  # noqa: S104  # scraped from outside the pod
+    """Listen address for metrics: all IPv4 interfaces by default; "::" for IPv6 (and IPv4)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
@@ -109,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         default=int(default("METRICS_PORT", "9090")),
         help="serve Prometheus metrics at :PORT/metrics; 0 disables (default 9090)",
     )
+    parser.add_argument(
+        "--metrics-address",
+        default=default("METRICS_ADDRESS", "0.0.0.0"),  # noqa: S104  # scraped from outside the pod
+        help="address the metrics endpoint listens on, e.g. :: for IPv6 (default 0.0.0.0)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", default=default("VERBOSE", "") == "true")
 
 
@@ -129,6 +136,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         verbose=args.verbose,
         metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
     )
 
 

@@ -32,6 +32,18 @@ PEERING = {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "pa
 NAMESPACED_PEERING = {("kopf.dev", "kopfpeerings", v) for v in ("list", "watch", "patch")}
 
 
+def operator_roles(docs: list[dict[str, Any]], kind: str = "ClusterRole") -> list[dict[str, Any]]:
+    """The operator's own roles: not the tenant roles aggregated into admin/edit/view
+    (tests/chart/test_isolation.py checks those)."""
+    return [d for d in find(docs, kind) if not is_aggregated(d)]
+
+
+def is_aggregated(role: dict[str, Any]) -> bool:
+    return any(
+        k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in role["metadata"].get("labels", {})
+    )
+
+
 def grants(role: dict[str, Any]) -> set[Grant]:
     return {
         (group, resource, verb)
@@ -46,7 +58,7 @@ def test_cluster_wide_by_default(render: Render) -> None:
     docs = render("default-values.yaml")
     assert not find(docs, "Role")
     assert not find(docs, "RoleBinding")
-    (role,) = find(docs, "ClusterRole")
+    (role,) = operator_roles(docs)
     assert grants(role) == NAMESPACED | TENANT | CLUSTER_READ | CLUSTER_KIND
     (binding,) = find(docs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -62,7 +74,7 @@ def test_cluster_wide_by_default(render: Render) -> None:
 
 def test_no_wildcards_and_no_escalation_verbs(render: Render) -> None:
     for values in ("default-values.yaml", "namespaced-values.yaml", "ha-values.yaml"):
-        for role in find(render(values), "ClusterRole") + find(render(values), "Role"):
+        for role in operator_roles(render(values)) + find(render(values), "Role"):
             for rule in role["rules"]:
                 flat = rule["apiGroups"] + rule["resources"] + rule["verbs"]
                 assert "*" not in flat, rule
@@ -80,7 +92,7 @@ def test_namespaced_mode_grants_roles_in_listed_namespaces(render: Render) -> No
     bindings = find(docs, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["default", "team-a", "team-b"]
     # Cluster-wide, only cluster-scoped kinds: no Secret, no ServiceAccount, no Event.
-    (cluster_role,) = find(docs, "ClusterRole")
+    (cluster_role,) = operator_roles(docs)
     assert grants(cluster_role) == CLUSTER_READ | CLUSTER_KIND
     (cluster_binding,) = find(docs, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
@@ -92,12 +104,12 @@ def test_namespaced_mode_grants_roles_in_listed_namespaces(render: Render) -> No
 
 
 def test_tenant_identity_off_drops_token_requests(render: Render) -> None:
-    (role,) = find(render("default-values.yaml", sets=("tenantIdentity.enabled=false",)), "ClusterRole")
+    (role,) = operator_roles(render("default-values.yaml", sets=("tenantIdentity.enabled=false",)))
     assert grants(role) == NAMESPACED | CLUSTER_READ | CLUSTER_KIND
 
 
 def test_ha_adds_peering(render: Render) -> None:
-    (role,) = find(render("ha-values.yaml"), "ClusterRole")
+    (role,) = operator_roles(render("ha-values.yaml"))
     assert grants(role) == NAMESPACED | TENANT | CLUSTER_READ | CLUSTER_KIND | PEERING
     roles = {r["metadata"]["namespace"]: r for r in find(render("ha-namespaced-values.yaml"), "Role")}
     assert grants(roles["team-a"]) == NAMESPACED | TENANT | NAMESPACED_PEERING

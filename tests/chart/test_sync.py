@@ -30,12 +30,13 @@ def test_chart_copies_are_byte_identical(source: Path, copy: Path) -> None:
     assert not different, f"{different} differ from {source.relative_to(helm.ROOT)}: {STALE}"
 
 
-def test_deploy_manifests_are_the_chart_rendered_with_defaults(helm4: Path) -> None:
-    wanted = helm.render_manifests(helm4)
-    present = {p.name: p.read_text() for p in helm.MANIFESTS.glob("*.yaml")}
+@pytest.mark.parametrize("directory", [helm.MANIFESTS, helm.ADMISSION], ids=["manifests", "admission"])
+def test_deploy_manifests_are_the_chart_rendered_with_defaults(helm4: Path, directory: Path) -> None:
+    wanted = (helm.render_manifests if directory == helm.MANIFESTS else helm.render_admission)(helm4)
+    present = {p.name: p.read_text() for p in directory.glob("*.yaml")}
     assert sorted(present) == sorted(wanted), STALE
     stale = [name for name in wanted if present[name] != wanted[name]]
-    assert not stale, f"deploy/manifests/{stale} differ from the chart: {STALE}"
+    assert not stale, f"deploy/{directory.name}/{stale} differ from the chart: {STALE}"
 
 
 def test_deploy_manifests_build_with_kustomize() -> None:

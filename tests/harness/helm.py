@@ -8,7 +8,8 @@ version, under a file lock. ``ECR_PULL_SECRETS_HELM`` may point at a helm binary
 
     python -m tests.harness.helm            # prints the path of the default (Helm 4) binary
     python -m tests.harness.helm v3.22.0    # the same for another pinned version
-    python -m tests.harness.helm sync       # chart crds/ from deploy/crds/, deploy/manifests/ from the chart
+    python -m tests.harness.helm sync       # chart crds/ from deploy/crds/, deploy/manifests/ and
+                                            # deploy/admission/ from the chart
 """
 
 from __future__ import annotations
@@ -303,25 +304,43 @@ def _sync_dir(source: Path, target: Path) -> list[Path]:
     return changed
 
 
+# deploy/admission: the chart's admission policy alone, for clusters that install the operator
+# another way (deploy/manifests/operator.yaml has it too).
+ADMISSION = ROOT / "deploy" / "admission"
+ADMISSION_TEMPLATE = "templates/admission-policy.yaml"
+
+
+def render_admission(binary: Path) -> dict[str, str]:
+    """File name → content of deploy/admission, rendered from the chart's defaults."""
+    rendered = helm(
+        binary, "template", MANIFESTS_NAMESPACE, str(CHART), "--namespace", MANIFESTS_NAMESPACE,
+        "--show-only", ADMISSION_TEMPLATE,
+    )  # fmt: skip
+    policy = "\n".join(
+        line for line in rendered.splitlines() if not line.strip().startswith(_HELM_ONLY_LABELS)
+    )
+    return {"admission-policy.yaml": _HEADER + policy.strip() + "\n"}
+
+
 def write_manifests(binary: Path) -> list[Path]:
-    MANIFESTS.mkdir(parents=True, exist_ok=True)
-    wanted = render_manifests(binary)
     changed = []
-    for stale in {p.name for p in MANIFESTS.glob("*.yaml")} - set(wanted):
-        (MANIFESTS / stale).unlink()
-        changed.append(MANIFESTS / stale)
-    for name, content in wanted.items():
-        path = MANIFESTS / name
-        if not path.exists() or path.read_text() != content:
-            path.write_text(content)
-            changed.append(path)
+    for directory, wanted in ((MANIFESTS, render_manifests(binary)), (ADMISSION, render_admission(binary))):
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in {p.name for p in directory.glob("*.yaml")} - set(wanted):
+            (directory / stale).unlink()
+            changed.append(directory / stale)
+        for name, content in wanted.items():
+            path = directory / name
+            if not path.exists() or path.read_text() != content:
+                path.write_text(content)
+                changed.append(path)
     return changed
 
 
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["sync"]:
         # `make chart-sync`: the chart's copies of deploy/crds/ and deploy/prometheus/, then
-        # deploy/manifests/ from the chart.
+        # deploy/manifests/ and deploy/admission/ from the chart.
         changed = sync_copies() + write_manifests(ensure_helm())
         for path in changed:
             print(f"updated {path.relative_to(ROOT)}")
