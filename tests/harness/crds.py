@@ -37,10 +37,6 @@ RENEW_BEFORE_MAX = 32
 """Characters of a renewBefore duration: room for 1h59m59.999s and the like, nothing more."""
 DURATION = "^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 """model.duration.DURATION_PATTERN with [.] for \\. (no backslash to escape in CEL strings)."""
-EXTERNAL_ID_CHARS = r"^[\w+=,.@:/-]+$"
-"""rules.EXTERNAL_ID without its {2,1224}: RE2 refuses repeat counts over 1000, so the length
-goes into minLength/maxLength instead."""
-EXTERNAL_ID_MIN = 2
 SESSION_NAME_MIN = 2
 
 
@@ -371,9 +367,9 @@ def auth(*, cluster: bool) -> Schema:
             "roleArn": role_arn(),
             "externalId": string(
                 rules.EXTERNAL_ID_MAX,
-                min_length=EXTERNAL_ID_MIN,
-                pattern=EXTERNAL_ID_CHARS,
-                description=f"{EXTERNAL_ID_MIN}-{rules.EXTERNAL_ID_MAX} characters of [\\w+=,.@:/-].",
+                min_length=rules.EXTERNAL_ID_MIN,
+                pattern=rules.EXTERNAL_ID,
+                description=f"{rules.EXTERNAL_ID_MIN}-{rules.EXTERNAL_ID_MAX} characters of [\\w+=,.@:/-].",
             ),
             "sessionName": string(
                 rules.SESSION_NAME_MAX,

@@ -531,8 +531,11 @@ def admitted_string(schema: Schema, text: str) -> bool:
     ["", "x", "xy", "x" * 1224, "x" * 1225, "tenant a", "a:b/c=d,e.f@g+h_i-j", "é" * 4, "a\tb"],
 )
 def test_external_id_schema_is_the_model_rule(text: str) -> None:
-    """The CRD spells rules.EXTERNAL_ID as pattern + lengths (RE2 refuses {2,1224})."""
-    assert admitted_string(hop_schema("externalId"), text) is rules.matches(rules.EXTERNAL_ID, text)
+    """The CRD and the model both spell it as pattern + lengths (RE2 refuses {2,1224})."""
+    model = (
+        rules.matches(rules.EXTERNAL_ID, text) and rules.EXTERNAL_ID_MIN <= len(text) <= rules.EXTERNAL_ID_MAX
+    )
+    assert admitted_string(hop_schema("externalId"), text) is model
 
 
 @pytest.mark.parametrize("text", ["", "a", "ab", "s" * 64, "s" * 65, "team a", "a/b", "a+b=c,d.e@f_g-h"])

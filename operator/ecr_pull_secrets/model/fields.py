@@ -48,6 +48,7 @@ class Fields:
         *,
         pattern: str | None = None,
         max_length: int,
+        min_length: int = 0,
         default: str | None = None,
         rule: str = "",
     ) -> str | None:
@@ -55,7 +56,10 @@ class Fields:
         value = self.raw.get(key)
         if value is None or value == "":
             return default
-        return check_string(value, self.at(key), pattern=pattern, max_length=max_length, rule=rule)
+        text = check_string(value, self.at(key), pattern=pattern, max_length=max_length, rule=rule)
+        if len(text) < min_length:
+            raise InvalidSpec(self.at(key), f"must be at least {min_length} characters long")
+        return text
 
     def required_string(
         self, key: str, *, pattern: str | None = None, max_length: int, rule: str = ""

@@ -172,6 +172,7 @@ def _role_hop(hop: Fields) -> RoleHop:
             "externalId",
             pattern=rules.EXTERNAL_ID,
             max_length=rules.EXTERNAL_ID_MAX,
+            min_length=rules.EXTERNAL_ID_MIN,
             rule="2-1224 characters of [\\w+=,.@:/-] (sts:AssumeRole ExternalId)",
         ),
         session_name=hop.string(

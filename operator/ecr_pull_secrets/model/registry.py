@@ -48,8 +48,10 @@ class RegistryHost:
             raise InvalidRegistryHost(_explain(raw, host))
         region = match["region"]
         partition = partition_of(region)
-        if not rules.matches(rules.REGION_PATTERNS[partition], region):
-            raise InvalidRegistryHost(f"{raw!r}: {region} is not a region of the AWS partition {partition}")
+        if partition is None:
+            raise InvalidRegistryHost(
+                f"{raw!r}: {region} is not a region of the aws, aws-cn or aws-us-gov partition"
+            )
         service = match["service"]
         dualstack = service.startswith("dkr-ecr")
         expected_suffix = (_DUALSTACK_SUFFIX if dualstack else _STANDARD_SUFFIX)[partition]
@@ -68,12 +70,9 @@ class RegistryHost:
         )
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+def partition_of(region: str) -> str | None:
+    """The partition whose region pattern (botocore's) the region fits; None for none of ours."""
+    return next((p for p, pattern in rules.REGION_PATTERNS.items() if rules.matches(pattern, region)), None)
 
 
 def _explain(raw: str, host: str) -> str:

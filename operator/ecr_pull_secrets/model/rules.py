@@ -63,7 +63,9 @@ ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-
 """IAM role names are 1-64 of [\\w+=,.@-]; paths are segments of the same characters."""
 ROLE_ARN_MAX = 2048
 """sts:AssumeRole RoleArn: 20-2048 characters."""
-EXTERNAL_ID = r"^[\w+=,.@:/-]{2,1224}$"
+EXTERNAL_ID = r"^[\w+=,.@:/-]+$"
+"""Its length goes in EXTERNAL_ID_MIN/MAX: RE2 refuses repeat counts over 1000."""
+EXTERNAL_ID_MIN = 2
 EXTERNAL_ID_MAX = 1224
 SESSION_NAME = r"^[\w+=,.@-]{2,64}$"
 SESSION_NAME_MAX = 64

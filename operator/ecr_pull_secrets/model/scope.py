@@ -108,8 +108,9 @@ def _label_key(key: object, path: str) -> str:
     text = check_string(
         key, path, pattern=rules.LABEL_KEY, max_length=rules.LABEL_KEY_MAX, rule="a label key"
     )
-    if len(text.rsplit("/", 1)[-1]) > rules.LABEL_NAME_MAX:
-        raise InvalidSpec(path, f"{text!r}: the name after the prefix may be at most 63 characters")
+    prefix, _, name = text.rpartition("/")
+    if len(name) > rules.LABEL_NAME_MAX or len(prefix) > rules.DNS1123_SUBDOMAIN_MAX:
+        raise InvalidSpec(path, f"{text!r}: a label key is a prefix of at most 253 and a name of at most 63")
     return text
 
 
