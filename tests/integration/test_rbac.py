@@ -40,11 +40,17 @@ class Identity:
     fullname: str
 
 
+def _tenant_role(doc: dict[str, object]) -> bool:
+    """The chart's roles for tenants (aggregated into admin/edit/view) are not the operator's."""
+    labels: dict[str, str] = doc["metadata"].get("labels") or {}  # type: ignore[attr-defined]
+    return any(key.startswith("rbac.authorization.k8s.io/aggregate-to-") for key in labels)
+
+
 def _grants(docs: list[dict[str, object]]) -> frozenset[Grant]:
     return frozenset(
         (group, resource, verb)
         for doc in docs
-        if doc["kind"] in ("ClusterRole", "Role")
+        if doc["kind"] in ("ClusterRole", "Role") and not _tenant_role(doc)
         for rule in doc["rules"]  # type: ignore[attr-defined]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
