@@ -69,7 +69,11 @@ def run(config: Settings) -> int:
     pace = RateLimiter(config.aws_rate_limit)  # every AWS request, retries included
     resolver = SessionResolver(service_accounts.mint_token, pace, utcnow, metrics=metrics)
     broker = TokenBroker(
-        BotoTokenSource(resolver), clock=utcnow, limiter=AsyncLimiter(pace), forget_chain=resolver.forget
+        BotoTokenSource(resolver),
+        clock=utcnow,
+        limiter=AsyncLimiter(pace),
+        chains_per_namespace=config.max_chains_per_namespace,
+        forget_chain=resolver.forget,
     )
     reconciler = Reconciler(
         secrets=Secrets(api_client),

@@ -32,6 +32,8 @@ class Settings:
     """Threads for blocking Kubernetes and AWS calls."""
     aws_rate_limit: float = 10.0
     """AWS requests per second, all identities together, retries included."""
+    max_chains_per_namespace: int = 50
+    """Distinct credential chains the resources of one namespace may use (QuotaExceeded beyond)."""
     policy: Policy = DENY_ALL
     log_format: str = "plain"
     verbose: bool = False
@@ -97,6 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         help="AWS requests per second, retries included (default 10)",
     )
     parser.add_argument(
+        "--max-chains-per-namespace",
+        type=int,
+        default=int(default("MAX_CHAINS_PER_NAMESPACE", "50")),
+        help="distinct AWS credential chains one namespace's resources may use; beyond it they get "
+        "Ready=False, reason QuotaExceeded (default 50)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=int(default("WORKERS", "16")),
@@ -132,6 +141,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         peering_priority=args.peering_priority or random.randint(1, 2**31 - 1),  # noqa: S311  # not crypto
         workers=args.workers,
         aws_rate_limit=args.aws_rate_limit,
+        max_chains_per_namespace=args.max_chains_per_namespace,
         policy=load_policy(args.policy),
         log_format=args.log_format,
         verbose=args.verbose,

@@ -281,3 +281,33 @@ def test_hostile_specs_stored_before_the_upgrade_stay_in_their_namespace(
     )
     assert not outside, outside
     assert not [e for e in requests if e.subresource == "token"], "no TokenRequest for anyone"
+
+
+def test_a_namespace_beyond_its_chain_quota_waits_for_room(
+    kube: Kube, namespace: str, start_operator: StartOperator, aws: AwsEmulator
+) -> None:
+    """With room for one credential chain per namespace, a second chain is refused with
+    QuotaExceeded, before any AWS call, until the first resource goes."""
+    start_operator(args=["--max-chains-per-namespace", "1"])
+
+    def chained(role: str) -> dict[str, Any]:
+        return {
+            "registries": [EAST],
+            "auth": {"roleChain": [{"roleArn": f"arn:aws:iam::123456789012:role/{role}"}]},
+        }
+
+    kube.create_eps(namespace, "first", chained("first"))
+    kube.wait_ready(namespace, "first", timeout=15)
+    kube.create_eps(namespace, "second", chained("second"))
+    refused = wait_for(
+        "QuotaExceeded",
+        lambda: (c := kube.condition(namespace, "second")).get("reason") == "QuotaExceeded" and c,
+    )
+    assert refused["status"] == "False"
+    assert "--max-chains-per-namespace" in refused["message"]
+    assert not aws.requests("AssumeRole") or all(
+        r["RoleArn"] != "arn:aws:iam::123456789012:role/second" for r in aws.requests("AssumeRole")
+    ), "a refused chain makes no AWS call"
+
+    kube.delete_eps(namespace, "first")
+    kube.wait_ready(namespace, "second", timeout=20)  # retried after its backoff, with room now

@@ -203,31 +203,48 @@ def test_spec_regions_collapse_hosts_of_one_region(
 @pytest.mark.parametrize(
     ("registries", "partition", "groups"),
     [
-        pytest.param([US], "aws", {("us-east-1", False)}, id="one"),
+        pytest.param([US], "aws", {("us-east-1", False, False)}, id="one"),
         pytest.param(
-            [US, US_OTHER_ACCOUNT, US_FIPS, US_DUALSTACK], "aws", {("us-east-1", False)}, id="one-region"
-        ),
-        pytest.param([US, EU], "aws", {("us-east-1", False), ("eu-west-1", False)}, id="two-regions"),
-        pytest.param([PUBLIC], "aws", {("us-east-1", True)}, id="public-only"),
-        pytest.param(
-            [US, PUBLIC, US_FIPS], "aws", {("us-east-1", False), ("us-east-1", True)}, id="public-separate"
+            [US, US_OTHER_ACCOUNT, US_DUALSTACK], "aws", {("us-east-1", False, False)}, id="one-region"
         ),
         pytest.param(
-            [EU, PUBLIC], "aws", {("eu-west-1", False), ("us-east-1", True)}, id="public-token-from-us-east-1"
+            [US, US_FIPS],
+            "aws",
+            {("us-east-1", False, False), ("us-east-1", False, True)},
+            id="fips-from-the-fips-endpoint",
+        ),
+        pytest.param(
+            [US, EU], "aws", {("us-east-1", False, False), ("eu-west-1", False, False)}, id="two-regions"
+        ),
+        pytest.param([PUBLIC], "aws", {("us-east-1", True, False)}, id="public-only"),
+        pytest.param(
+            [US, PUBLIC, US_FIPS],
+            "aws",
+            {("us-east-1", False, False), ("us-east-1", True, False), ("us-east-1", False, True)},
+            id="public-separate",
+        ),
+        pytest.param(
+            [EU, PUBLIC],
+            "aws",
+            {("eu-west-1", False, False), ("us-east-1", True, False)},
+            id="public-token-from-us-east-1",
         ),
         pytest.param(
             [CN, CN_DUALSTACK, CN_NW],
             "aws-cn",
-            {("cn-north-1", False), ("cn-northwest-1", False)},
+            {("cn-north-1", False, False), ("cn-northwest-1", False, False)},
             id="china",
         ),
         pytest.param(
-            [GOV_EAST_FIPS, GOV], "aws-us-gov", {("us-gov-east-1", False), ("us-gov-west-1", False)}, id="gov"
+            [GOV_EAST_FIPS, GOV],
+            "aws-us-gov",
+            {("us-gov-east-1", False, True), ("us-gov-west-1", False, False)},
+            id="gov",
         ),
     ],
 )
 def test_spec_token_groups_and_partition(
-    registries: list[str], partition: str, groups: set[tuple[str, bool]]
+    registries: list[str], partition: str, groups: set[tuple[str, bool, bool]]
 ) -> None:
     spec = parse_spec({"registries": registries}, default_name="app")
 

@@ -28,6 +28,7 @@ from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, WebIdentity, session_tags
 from ecr_pull_secrets.model.policy import Policy
+from ecr_pull_secrets.model.registry import TokenGroup
 from ecr_pull_secrets.model.resource import Resource, Spec, parse_resource, parse_status
 from ecr_pull_secrets.plan import content, fanout, policy, renewal, status, targets
 from ecr_pull_secrets.plan.fanout import SecretState
@@ -95,12 +96,15 @@ class Reconciler:
         self._events = events
         self._held: dict[str, Held] = {}
         self._unwritable: dict[str, int] = {}
+        self._owners: dict[str, tuple[str, str]] = {}
+        """uid -> (namespace, name) of resources holding a credential chain in the broker."""
         """uid -> generation whose status the API server refuses (see _report_rejected)."""
         self._conflicts: dict[tuple[str, str], datetime] = {}
         self._metrics = metrics if metrics is not None else Metrics()
         self._series: dict[str, tuple[str, str, str]] = {}
 
     def forget(self, uid: str) -> None:
+        self._release_chain(uid)
         self._held.pop(uid, None)
         self._unwritable.pop(uid, None)
         series = self._series.pop(uid, None)
@@ -108,6 +112,12 @@ class Reconciler:
             self._metrics.forget(*series)
         for key in [k for k in self._conflicts if k[0] == uid]:
             del self._conflicts[key]
+
+    def _release_chain(self, uid: str) -> None:
+        """The resource uses no credential chain any more: it leaves its namespace's quota."""
+        owner = self._owners.pop(uid, None)
+        if owner is not None:
+            self._broker.release(owner)
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         now = self._clock()
@@ -119,6 +129,7 @@ class Reconciler:
             resource = parse_resource(body)
         except InvalidSpec as error:
             # Not retried: the next look comes with the next change of the resource.
+            self._release_chain(body["metadata"]["uid"])
             await self._report_rejected(body, "InvalidSpec", str(error), now)
             return Outcome(wake_at=None)
         home = self._view.namespace(resource.namespace) if resource.namespace else None
@@ -128,6 +139,7 @@ class Reconciler:
         refusal = policy.check(self._namespace_policy, resource.namespace, resource.spec.auth)
         if refusal is not None:
             # Not retried: only a spec change (or a new policy and a restart) can change the answer.
+            self._release_chain(resource.uid)
             await self._report_rejected(body, "AuthNotAllowed", refusal.message, now)
             self._schedule(resource, resource.status.expires_at, None)  # no renewal until the spec changes
             return Outcome(wake_at=None)
@@ -217,6 +229,7 @@ class Reconciler:
         spec = resource.spec
         chain = await self._chain(resource)
         owner = (resource.namespace, resource.name)
+        self._owners[resource.uid] = owner
 
         def accept(token: RegistryToken) -> bool:
             return renewal.acceptable(token, now, spec.renew_before, self._policy)
@@ -239,7 +252,7 @@ class Reconciler:
         )
         tokens = dict(zip(groups, fetched, strict=True))
         held = Held(
-            credentials={r.host: tokens[(r.region, r.public)].credential for r in spec.registries},
+            credentials={r.host: tokens[r.token_group].credential for r in spec.registries},
             issued_at=min(t.issued_at for t in tokens.values()),
             # Whole seconds, as status and the Secret's annotation record it.
             expires_at=min(t.expires_at for t in tokens.values()).replace(microsecond=0),
@@ -264,19 +277,19 @@ class Reconciler:
         chain: Chain,
         *,
         spec: Spec,
-        group: tuple[str, bool],
+        group: TokenGroup,
         reusable: dict[str, RegistryToken],
         accept: Callable[[RegistryToken], bool],
         owner: tuple[str, str],
         trigger: Trigger,
     ) -> RegistryToken:
-        region, public = group
-        key = TokenKey(chain.key, spec.partition, region, public)
+        region, public, fips = group
+        key = TokenKey(chain.key, spec.partition, region, public, fips)
         forced = trigger is Trigger.FORCED
         if not forced and self._broker.cached(key, accept) is None:
             for registry in spec.registries:
                 held = reusable.get(registry.host)
-                if (registry.region, registry.public) == group and held and accept(held):
+                if registry.token_group == group and held and accept(held):
                     return held
         return await self._broker.token(chain, key, accept, owner=owner, fresh=forced)
 

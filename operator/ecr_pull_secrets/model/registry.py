@@ -21,6 +21,10 @@ _DUALSTACK_SUFFIX = {"aws": "on.aws", "aws-cn": "on.amazonwebservices.com.cn", "
 _STANDARD_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
 
 
+TokenGroup = tuple[str, bool, bool]
+"""(region, public, fips): the hosts one ECR token serves, asked from one endpoint."""
+
+
 class InvalidRegistryHost(ValueError):
     """A registry host that is not an Amazon ECR registry."""
 
@@ -37,6 +41,10 @@ class RegistryHost:
     @property
     def public(self) -> bool:
         return self.account is None
+
+    @property
+    def token_group(self) -> TokenGroup:
+        return (self.region, self.public, self.fips)
 
     @classmethod
     def parse(cls, raw: str) -> RegistryHost:

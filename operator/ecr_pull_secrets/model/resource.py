@@ -11,7 +11,7 @@ from ecr_pull_secrets.model import api, rules
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
 from ecr_pull_secrets.model.fields import Fields, InvalidSpec, check_string
 from ecr_pull_secrets.model.identity import Auth, parse_auth
-from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
+from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost, TokenGroup
 from ecr_pull_secrets.model.scope import (
     NamespaceScope,
     ServiceAccountScope,
@@ -43,9 +43,9 @@ class Spec:
         return frozenset((r.partition, r.region) for r in self.registries if not r.public)
 
     @property
-    def token_groups(self) -> frozenset[tuple[str, bool]]:
-        """(region, public) pairs: one token each, shared by every host of the group."""
-        return frozenset((r.region, r.public) for r in self.registries)
+    def token_groups(self) -> frozenset[TokenGroup]:
+        """One token each, shared by every host of the group."""
+        return frozenset(r.token_group for r in self.registries)
 
 
 @dataclass(frozen=True)
