@@ -104,6 +104,15 @@ class Kube:
     def delete_ceps(self, name: str) -> None:
         self.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_PLURAL, name)
 
+    def eps_exists(self, namespace: str, name: str) -> bool:
+        try:
+            self.get_eps(namespace, name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def ceps_exists(self, name: str) -> bool:
         try:
             self.get_ceps(name)

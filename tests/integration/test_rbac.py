@@ -118,16 +118,6 @@ def assert_no_permission_warnings(operator: OperatorProcess) -> None:
     assert not found, "\n".join(found[:10])
 
 
-def eps_gone(kube: Kube, namespace: str, name: str) -> bool:
-    try:
-        kube.get_eps(namespace, name)
-    except ApiException as error:
-        if error.status == 404:
-            return True
-        raise
-    return False
-
-
 def run_scenario(kube: Kube, namespace: str) -> None:
     """Everything the operator does: issue, ServiceAccount patching (with its finalizer), tenant
     identity, keys from a Secret, renew, rename (deletes the old Secret), fan-out of a
@@ -181,7 +171,7 @@ def run_scenario(kube: Kube, namespace: str) -> None:
     wait_for("the ClusterEcrPullSecret to go", lambda: not kube.ceps_exists(fleet), 15)
 
     kube.delete_eps(namespace, "app")  # the operator removes its finalizer (and its SA entry)
-    wait_for("the EcrPullSecret to go", lambda: eps_gone(kube, namespace, "app"), 15)
+    wait_for("the EcrPullSecret to go", lambda: not kube.eps_exists(namespace, "app"), 15)
 
 
 # What the scenario must have used: each of these grants is needed, not just allowed.
