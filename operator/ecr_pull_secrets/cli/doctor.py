@@ -24,6 +24,7 @@ from ecr_pull_secrets.kube.permissions import OPERATOR_PERMISSIONS
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN
+from ecr_pull_secrets.model.registry import TokenGroup
 from ecr_pull_secrets.model.resource import Spec, parse_spec
 from ecr_pull_secrets.plan import doctor
 from ecr_pull_secrets.plan.doctor import Check
@@ -132,14 +133,19 @@ def _tokens(source: TokenSource, spec: Spec, arn: str | None) -> Sequence[Check]
         return [doctor.tokens_not_checked(spec.auth)]
     if arn is None:
         return [doctor.tokens_skipped("no AWS identity (see above)")]
-    results: dict[tuple[str, bool], datetime | AwsCallFailed] = {}
+    results: dict[TokenGroup, datetime | AwsCallFailed] = {}
     checks = []
     for registry in spec.registries:
-        group = (registry.region, registry.public)
+        group = registry.token_group
         if group not in results:  # one token per region serves all its registries: ask once
             try:
                 _, results[group] = source.authorization_token(
-                    OPERATOR_CHAIN, spec.partition, registry.region, registry.public, OWNER
+                    OPERATOR_CHAIN,
+                    spec.partition,
+                    registry.region,
+                    registry.public,
+                    OWNER,
+                    fips=registry.fips,
                 )
             except AwsCallFailed as error:
                 results[group] = error

@@ -16,7 +16,7 @@ from ecr_pull_secrets.aws.errors import AwsCallFailed
 from ecr_pull_secrets.aws.tokens import TokenSource, default_source
 from ecr_pull_secrets.model.credential import Credential
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN
-from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
+from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost, TokenGroup
 from ecr_pull_secrets.plan.content import dockerconfigjson
 
 PROG = "ecr-pull-secrets login"
@@ -46,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
 def credentials_for(hosts: Sequence[RegistryHost], source: TokenSource) -> dict[str, Credential]:
     """A credential per host, asking once per token scope: a private token serves every registry
     of its region; the ECR Public token serves public.ecr.aws."""
-    tokens: dict[tuple[str, str, bool], Credential] = {}
+    tokens: dict[tuple[str, TokenGroup], Credential] = {}
     for host in hosts:
-        scope = (host.partition, host.region, host.public)
+        scope = (host.partition, host.token_group)
         if scope not in tokens:
-            tokens[scope], _ = source.authorization_token(OPERATOR_CHAIN, *scope, OWNER)
-    return {host.host: tokens[(host.partition, host.region, host.public)] for host in hosts}
+            tokens[scope], _ = source.authorization_token(
+                OPERATOR_CHAIN, host.partition, host.region, host.public, OWNER, fips=host.fips
+            )
+    return {host.host: tokens[(host.partition, host.token_group)] for host in hosts}
 
 
 def _fail(message: str, code: int) -> int:
