@@ -189,7 +189,7 @@ def test_service_accounts_patched_by_name_selector_and_all(fleet: Fleet, kube: K
         return [ref["name"] for ref in kube.service_account(ns, sa).get("imagePullSecrets") or []]
 
     def patched() -> bool:
-        wanted = {"other": "everyone", "builder": "by-label", "runner": "by-name"}
+        wanted = {"other": "everyone", "builder": "by-label", "runner": "by-name", "default": "everyone"}
         return all(secret in pull_secrets(sa) for sa, secret in wanted.items())
 
     wait_for("ServiceAccounts patched", patched)
