@@ -96,9 +96,9 @@ class Reconciler:
         self._events = events
         self._held: dict[str, Held] = {}
         self._unwritable: dict[str, int] = {}
+        """uid -> generation whose status the API server refuses (see _report_rejected)."""
         self._owners: dict[str, tuple[str, str]] = {}
         """uid -> (namespace, name) of resources holding a credential chain in the broker."""
-        """uid -> generation whose status the API server refuses (see _report_rejected)."""
         self._conflicts: dict[tuple[str, str], datetime] = {}
         self._metrics = metrics if metrics is not None else Metrics()
         self._series: dict[str, tuple[str, str, str]] = {}
