@@ -199,6 +199,7 @@ def test_service_accounts_patched_by_name_selector_and_all(fleet: Fleet, kube: K
     wait_for(
         "ServiceAccounts patched",
         lambda: all(sorted(pull_secrets(sa)) == want for sa, want in wanted.items()),
+        timeout=20,
     )
     assert pull_secrets("builder")[0] == "theirs"  # others' entries untouched, first as they were
 
