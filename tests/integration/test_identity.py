@@ -159,9 +159,9 @@ def test_policy_refuses_the_operator_identity(
     )
     assert own["reason"] == chained["reason"] == "AuthNotAllowed"
     assert "may not use the operator's own AWS identity" in own["message"]
-    assert "operatorIdentity.namespaces ['platform-*']" in own["message"]
+    assert "platform-*" not in own["message"], "the policy's globs are not the tenant's business"
     assert f"may not assume {FIRST}" in chained["message"]
-    assert "rule 1: namespaces ['team-*']" in chained["message"]
+    assert "team-*" not in chained["message"]
     # kopf posts Events from a queue of its own, a moment after the status.
     wait_for(
         "two AuthNotAllowed Events",

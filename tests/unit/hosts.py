@@ -150,7 +150,9 @@ INVALID: list[Invalid] = [
     Invalid("docker-hub", "docker.io", (NOT_ECR,)),
     Invalid("ghcr", "ghcr.io", (NOT_ECR,)),
     Invalid("missing-region", f"{ACCOUNT}.dkr.ecr.amazonaws.com", (NOT_ECR,)),
-    Invalid("region-without-number", f"{ACCOUNT}.dkr.ecr.us-east.amazonaws.com", (NOT_ECR,)),
+    Invalid(
+        "region-without-number", f"{ACCOUNT}.dkr.ecr.us-east.amazonaws.com", ("us-east is not a region",)
+    ),
     Invalid("wrong-service", f"{ACCOUNT}.ecr.us-east-1.amazonaws.com", (NOT_ECR,)),
     Invalid("api-endpoint", "api.ecr.us-east-1.amazonaws.com", (NOT_ECR,)),
     Invalid("lookalike-suffix", f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.evil.example", (NOT_ECR,)),

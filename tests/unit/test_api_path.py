@@ -16,26 +16,22 @@ def test_plain_names_are_unchanged() -> None:
 @pytest.mark.parametrize(
     ("name", "encoded"),
     [
-        pytest.param(
-            "x/../../other/serviceaccounts/victim", "x%2F..%2F..%2Fother%2Fserviceaccounts%2Fvictim"
-        ),
-        pytest.param(
-            "../secrets?watch=true&timeoutSeconds=86400",
-            "..%2Fsecrets%3Fwatch%3Dtrue%26timeoutSeconds%3D86400",
-        ),
+        pytest.param("x?watch=true&timeoutSeconds=86400", "x%3Fwatch%3Dtrue%26timeoutSeconds%3D86400"),
         pytest.param("a#frag", "a%23frag"),
-        pytest.param("%2e%2e", "%252e%252e"),
         pytest.param("a b", "a%20b"),
     ],
 )
-def test_every_segment_is_percent_encoded(name: str, encoded: str) -> None:
+def test_queries_and_fragments_are_percent_encoded(name: str, encoded: str) -> None:
     path = api_path("/api/v1", "namespaces", "team-a", "serviceaccounts", name)
 
     assert path == f"/api/v1/namespaces/team-a/serviceaccounts/{encoded}"
-    assert path.count("/") == 6
 
 
-@pytest.mark.parametrize("name", ["", ".", ".."])
-def test_dot_segments_and_empty_names_are_refused(name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", "x/../../other/serviceaccounts/victim", "../secrets?watch=true", "%2e%2e", "a%2Fb"],
+)
+def test_names_the_server_would_split_or_walk_are_refused(name: str) -> None:
+    """The API server routes on the decoded path: an encoded / or .. would still walk."""
     with pytest.raises(KubeError, match="not a valid name"):
-        api_path("/api/v1", "namespaces", name)
+        api_path("/api/v1", "namespaces", "team-a", "serviceaccounts", name)

@@ -62,3 +62,8 @@ def test_parse_duration_rejects(text: str) -> None:
 
     assert repr(text) in str(caught.value)
     assert "4h" in str(caught.value), "the message must show an example of a valid duration"
+
+
+def test_a_duration_past_what_timedelta_holds_is_invalid_not_an_overflow() -> None:
+    with pytest.raises(InvalidDuration, match="longer than any duration"):
+        parse_duration("99999999999999999h")

@@ -122,6 +122,11 @@ def test_parse_namespace_scope(
             id="labels-string",
         ),
         pytest.param(
+            {"selector": {"matchLabels": ""}},
+            "spec.serviceAccounts.selector.matchLabels",
+            id="labels-empty-string",
+        ),
+        pytest.param(
             {"selector": {"matchLabels": {"tier": 1}}},
             "spec.serviceAccounts.selector.matchLabels.tier",
             id="label-number",

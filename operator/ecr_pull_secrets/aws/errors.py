@@ -69,6 +69,7 @@ class QuotaExceeded(AwsCallFailed):
         super().__init__(
             "QuotaExceeded",
             f"namespace {namespace} already uses {cap} distinct AWS credential chains, the most the "
-            f"operator allows per namespace; share a chain between resources, delete unused ones, "
-            f"or ask the operator's administrator to raise {MAX_CHAINS_FLAG}",
+            f"operator allows per namespace (each roleChain resource is a chain of its own: its "
+            f"sessions are tagged with its name); delete unused ones, or ask the operator's "
+            f"administrator to raise {MAX_CHAINS_FLAG}",
         )

@@ -329,11 +329,14 @@ class Reconciler:
         secret = await asyncio.to_thread(self._secrets.get, namespace, ref.name)
         if secret is None:
             raise AuthUnresolved(f"Secret {ref.name} named in spec.auth.secretRef does not exist")
-        values = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
-        access_key, secret_key = values.get(ref.access_key_id_key), values.get(ref.secret_access_key_key)
+        values = {
+            key: _decoded(secret.data, key) for key in (ref.access_key_id_key, ref.secret_access_key_key)
+        }
+        access_key, secret_key = values[ref.access_key_id_key], values[ref.secret_access_key_key]
         if not access_key or not secret_key:
             raise AuthUnresolved(
-                f"Secret {ref.name} lacks {ref.access_key_id_key} or {ref.secret_access_key_key}"
+                f"Secret {ref.name} lacks {ref.access_key_id_key} or {ref.secret_access_key_key} "
+                "(base64 of UTF-8 text)"
             )
         meta = secret.metadata
         return StaticKeys(
@@ -342,7 +345,7 @@ class Reconciler:
             version=f"{meta.get('uid')}:{meta.get('resourceVersion')}",
             access_key_id=access_key,
             secret_access_key=secret_key,
-            session_token=values.get(ref.session_token_key) or None,
+            session_token=_decoded(secret.data, ref.session_token_key) or None,
         )
 
     # -- Secrets -----------------------------------------------------------------------------
@@ -642,6 +645,15 @@ def _failure(error: Exception) -> status.Failure:
     if isinstance(error, AuthUnresolved):
         return status.Failure("AuthUnresolved", str(error))
     return status.Failure("KubernetesError", str(error))
+
+
+def _decoded(data: Mapping[str, str], key: str) -> str | None:
+    """One value of a Secret as text; None when missing or not base64 of UTF-8 (the error would
+    quote the data, so it is dropped)."""
+    try:
+        return base64.b64decode(data[key], validate=True).decode()
+    except (KeyError, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
 
 
 def _without(items: list[str], item: str) -> list[str]:

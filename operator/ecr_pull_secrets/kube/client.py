@@ -27,10 +27,11 @@ class KubeError(Exception):
 
 
 def api_path(prefix: str, *segments: str) -> str:
-    """`prefix` (a constant such as /api/v1) and each segment percent-encoded: a name can never
-    add a path segment, a query or a fragment, and "." or ".." (which encoding keeps) are refused."""
+    """`prefix` (a constant such as /api/v1) and each segment percent-encoded, so a name can never
+    add a query or a fragment. The API server decodes the path before it routes and authorizes, so
+    an encoded "/" would still split a segment there: "/", "%" and the dot segments are refused."""
     for segment in segments:
-        if segment in ("", ".", ".."):
+        if segment in ("", ".", "..") or "/" in segment or "%" in segment:
             raise KubeError(400, f"{segment!r} is not a valid name in an API path", "build a request")
     return "/".join((prefix, *(quote(segment, safe="") for segment in segments)))
 

@@ -27,4 +27,7 @@ def parse_duration(text: str) -> timedelta:
     if not re.fullmatch(DURATION_PATTERN, text):
         raise InvalidDuration(f"{text!r} is not a duration such as 4h, 90m or 1h30m")
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise InvalidDuration(f"{text!r} is longer than any duration the operator can hold") from None

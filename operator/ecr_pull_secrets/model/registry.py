@@ -14,7 +14,7 @@ PUBLIC_TOKEN_REGION = "us-east-1"
 _PRIVATE = re.compile(
     r"^(?P<account>[0-9]{12})"
     r"\.(?P<service>dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)"
-    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})"
+    r"\.(?P<region>[a-z0-9-]+)"  # which regions exist is partition_of's to say
     r"\.(?P<suffix>amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn)"
 )
 _DUALSTACK_SUFFIX = {"aws": "on.aws", "aws-cn": "on.amazonwebservices.com.cn", "aws-us-gov": "on.aws"}

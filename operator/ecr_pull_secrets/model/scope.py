@@ -62,7 +62,8 @@ def parse_selector(raw: Mapping[str, Any] | None, path: str = "selector") -> Lab
 
 
 def _match_labels(fields: Fields) -> tuple[tuple[str, str], ...]:
-    raw = fields.raw.get("matchLabels") or {}
+    raw = fields.raw.get("matchLabels")
+    raw = {} if raw is None else raw
     path = fields.at("matchLabels")
     if not isinstance(raw, Mapping):
         raise InvalidSpec(path, "must be a map of label keys to values")
