@@ -1,6 +1,6 @@
 """The admission policy (deploy/admission/) on the real API server, with `kubectl --as` users: naming a
-ServiceAccount, a Secret or `secretPolicy: Adopt` needs the requesting user's own right on that
-object; a user who may only create EcrPullSecrets is refused with a message naming the missing
+ServiceAccount, a Secret, `secretPolicy: Adopt` or `spec.serviceAccounts` needs the requesting user's
+own right on those objects; a user who may only create EcrPullSecrets is refused with a message naming the missing
 right, the built-in `edit` role (with the chart's aggregated roles) may do all of it.
 
 The policy and the aggregated roles are cluster-wide; this module applies them under names of its
@@ -168,6 +168,13 @@ CASES = [
         },
         id="adopt-update",
     ),
+    pytest.param(
+        {"serviceAccounts": {"all": True}},
+        "spec.serviceAccounts: user {user} may not patch ServiceAccounts in namespace {namespace}; "
+        "adding the Secret to their imagePullSecrets requires patch on serviceaccounts",
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["patch"]},
+        id="service-accounts-patch",
+    ),
 ]
 
 
@@ -215,6 +222,7 @@ def test_edit_role_may_name_everything(kube: Kube, namespace: str) -> None:
     specs: dict[str, dict[str, Any]] = {
         "by-service-account": {"auth": {"serviceAccountRef": {"name": "builder"}}, "secretPolicy": "Adopt"},
         "by-keys": {"auth": {"secretRef": {"name": "aws-keys"}}},
+        "patching": {"serviceAccounts": {"selector": {"matchLabels": {"pull": "ecr"}}}},
     }
     for name, spec in specs.items():
         result = as_user(kube, user, "create", "-f", "-", stdin=manifest(namespace, name, spec))
