@@ -18,7 +18,7 @@ from botocore.compat import HTTPHeaders
 from ecr_pull_secrets.aws.ratelimit import RateLimiter, prepaid
 from ecr_pull_secrets.aws.sessions import ChainSession, SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
-from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys
+from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, RoleHop, StaticKeys, WebIdentity
 from tests.unit.test_ratelimit import FakeTime
 
 OWNER = ("team-a", "pull")
@@ -147,3 +147,22 @@ def test_forget_drops_the_sessions_of_a_chain_and_no_other() -> None:
 
     assert resolver_.resolve(OPERATOR_CHAIN, "aws", OWNER) is operator
     assert resolver_.resolve(keys, "aws", OWNER) is not static
+
+
+def test_requests_to_resolve_counts_the_sts_requests_until_a_session_is_cached() -> None:
+    resolver_ = resolver()
+    source = BotoTokenSource(resolver_)
+    keys = Chain(StaticKeys("team-a", "aws-keys", "uid-1/7", "AKIDOTHER", "also-not-a-secret"))
+    web = Chain(WebIdentity("team-a", "puller", "sts.amazonaws.com", "arn:aws:iam::123456789012:role/web"))
+    hops = tuple(RoleHop(f"arn:aws:iam::123456789012:role/hop-{i}") for i in range(3))
+
+    assert source.session_requests(OPERATOR_CHAIN, "aws") == 0, "botocore's default chain refreshes itself"
+    assert source.session_requests(Chain(keys.start, hops), "aws") == 3, "one AssumeRole a hop"
+    assert source.session_requests(Chain(web.start, hops), "aws") == 4, "and AssumeRoleWithWebIdentity"
+
+    source.resolve_session(keys, "aws", OWNER)
+
+    assert source.session_requests(keys, "aws") is None, "resolved: the calls make only their own"
+    assert source.session_requests(keys, "aws-cn") == 0, "per partition"
+    resolver_.forget(keys.key)
+    assert source.session_requests(keys, "aws") == 0

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -52,10 +53,18 @@ class IdentityCall(NamedTuple):
     owner: tuple[str, str]
 
 
+class SessionCall(NamedTuple):
+    chain: Chain
+    partition: str
+    owner: tuple[str, str]
+
+
 class FakeSource:
     """A TokenSource that records calls and, with a gate, blocks inside a call until released.
 
     Its passwords name the call: `<chain key>/<partition>/<region>/<public|private>/<call number>`.
+    Sessions are resolved as the real source does: by the broker ahead of the calls, or else inside
+    a call (under the chain's lock), with `session_gate` to hold a resolution until released.
     """
 
     def __init__(
@@ -67,7 +76,12 @@ class FakeSource:
         self.entered = threading.Event()
         self.token_calls: list[TokenCall] = []
         self.identity_calls: list[IdentityCall] = []
+        self.session_calls: list[SessionCall] = []
+        self.session_gate: threading.Event | None = None
+        self.resolving = threading.Event()
+        self._resolved: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._session_lock = threading.Lock()
 
     def authorization_token(
         self,
@@ -79,6 +93,7 @@ class FakeSource:
         *,
         fips: bool = False,
     ) -> tuple[Credential, datetime]:
+        self.resolve_session(chain, partition, owner)
         with self._lock:
             self.token_calls.append(TokenCall(chain, partition, region, public, owner, fips))
             number = len(self.token_calls)
@@ -89,6 +104,7 @@ class FakeSource:
         return Credential("AWS", f"{chain.key}/{partition}/{region}/{kind}/{number}"), EXPIRES
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
+        self.resolve_session(chain, partition, owner)
         with self._lock:
             self.identity_calls.append(IdentityCall(chain, partition, owner))
             number = len(self.identity_calls)
@@ -96,6 +112,25 @@ class FakeSource:
         if number <= self.identity_failures:
             raise AwsCallFailed("AccessDenied", f"identity call {number} denied")
         return f"arn:{partition}:sts::123456789012:assumed-role/{chain.key}/{number}"
+
+    def session_requests(self, chain: Chain, partition: str) -> int | None:
+        if (chain.key, partition) in self._resolved:
+            return None
+        return len(chain.hops) + isinstance(chain.start, WebIdentity)
+
+    def resolve_session(self, chain: Chain, partition: str, owner: tuple[str, str]) -> None:
+        with self._session_lock:
+            if (chain.key, partition) in self._resolved:
+                return
+            self.session_calls.append(SessionCall(chain, partition, owner))
+            self.resolving.set()
+            if self.session_gate is not None and not self.session_gate.wait(WAIT):
+                raise TimeoutError("the test never released the session gate")
+            self._resolved.add((chain.key, partition))
+
+    def forget(self, chain_key: str) -> None:
+        with self._session_lock:
+            self._resolved = {k for k in self._resolved if k[0] != chain_key}
 
     def _block(self) -> None:
         self.entered.set()
@@ -680,3 +715,129 @@ def test_a_call_many_resources_wait_on_goes_before_single_ones() -> None:
     regions = [call.region for call in source.token_calls]
     assert regions.count("eu-west-1") == 1, "30 followers, one call"
     assert regions.index("eu-west-1") <= 1, regions
+
+
+# -- sessions: resolved once per chain, ahead of the calls, charged what they cost --------------
+
+
+def hops_chain(hops: int, namespace: str = "team-a") -> Chain:
+    """A web identity and `hops` roles: 1 + hops STS requests to resolve."""
+    roles = tuple(RoleHop(f"arn:aws:iam::123456789012:role/hop-{i}") for i in range(hops))
+    start = WebIdentity(namespace, "puller", "sts.amazonaws.com", "arn:aws:iam::123456789012:role/web")
+    return Chain(start, roles, session_tags(namespace, "pull"))
+
+
+REGIONS = [f"region-{i}" for i in range(20)]
+
+
+def test_twenty_regions_of_one_chain_resolve_its_session_once_without_holding_threads() -> None:
+    source = FakeSource()
+    source.session_gate = gate = threading.Event()
+    broker = TokenBroker(source, Clock())
+    chain = hops_chain(2)
+
+    async def scenario() -> tuple[list[TokenCall], list[RegistryToken]]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2))
+        calls = [broker.token(chain, key_of(chain, r), ANY, owner=OWNER) for r in REGIONS]
+        tasks = [asyncio.create_task(c) for c in calls]
+        try:
+            deadline = time.monotonic() + WAIT
+            while not source.resolving.is_set():  # the resolution holds one of the two threads
+                assert time.monotonic() < deadline, "the session was never resolved"
+                await asyncio.sleep(0.001)
+            # The 20 token calls wait in the event loop, not in threads blocked on the session:
+            # the pool's other thread is free.
+            await asyncio.wait_for(asyncio.to_thread(lambda: None), WAIT)
+            during = list(source.token_calls)
+        finally:
+            gate.set()
+        return during, list(await asyncio.gather(*tasks))
+
+    during, tokens = run(scenario)
+
+    assert during == [], "no token call started before its session was ready"
+    assert source.session_calls == [SessionCall(chain, "aws", OWNER)]
+    assert sorted(c.region for c in source.token_calls) == sorted(REGIONS)
+    assert len({t.credential.password for t in tokens}) == 20
+
+
+def frozen_limiter(burst: int = 100) -> tuple[RateLimiter, AsyncLimiter]:
+    """A pace on a clock that stands still: with a large burst nobody waits, and `booked` counts
+    the requests each turn was charged."""
+    pace = RateLimiter(10, burst, clock=lambda: 1000.0)
+    return pace, AsyncLimiter(pace)
+
+
+def test_each_step_is_charged_the_requests_it_makes() -> None:
+    source = FakeSource()
+    pace, limit = frozen_limiter()
+    broker = TokenBroker(source, Clock(), limiter=limit, forget_chain=source.forget)
+    chain = hops_chain(5)
+    booked: list[int] = []
+
+    async def scenario() -> None:
+        await broker.token(chain, key_of(chain, "us-east-1"), ANY, owner=OWNER)
+        booked.append(pace.booked)  # 1 + 5 for the session, 1 for the token
+        await broker.token(chain, key_of(chain, "eu-west-1"), ANY, owner=OWNER)
+        await broker.identity(chain, "aws", OWNER)
+        await broker.token(chain, key_of(chain, "us-east-1"), ANY, owner=OWNER, fresh=True)
+        booked.append(pace.booked)  # the session was resolved: 1 each
+        broker.release(OWNER)  # its sessions are dropped
+        await broker.token(chain, key_of(chain, "us-east-1"), ANY, owner=OWNER)
+        booked.append(pace.booked)
+
+    run(scenario)
+
+    assert booked == [7, 10, 17]
+    assert len(source.session_calls) == 2
+
+
+def waiting_for(limit: AsyncLimiter, count: int) -> Coroutine[Any, Any, None]:
+    async def poll() -> None:
+        deadline = time.monotonic() + WAIT
+        while limit.waiting != count:
+            assert time.monotonic() < deadline, f"{limit.waiting} waiting, not {count}"
+            await asyncio.sleep(0.001)
+
+    return poll()
+
+
+@pytest.mark.parametrize(
+    "chain", [pytest.param(OPERATOR_CHAIN, id="call"), pytest.param(ROLE_CHAIN, id="session")]
+)
+def test_a_flight_nobody_waits_on_before_its_turn_is_cancelled_and_leaves_the_queue(chain: Chain) -> None:
+    """`call`: the token call waits for its slot; `session`: the role hop waits for its slot."""
+    source = FakeSource()
+    ahead = [0.0]
+    pace = RateLimiter(100, clock=lambda: time.monotonic() + ahead[0])
+    limit = AsyncLimiter(pace)
+    broker = TokenBroker(source, Clock(), limiter=limit)
+    key = key_of(chain)
+    other = role_chain("other", "team-b")
+
+    async def scenario() -> tuple[list[int], int, list[TokenCall], list[SessionCall], RegistryToken]:
+        pace.book(100_000)  # the next slot is 1,000 s away: everyone waits until the test moves time
+        first, second = (
+            asyncio.create_task(broker.token(chain, key, ANY, owner=("team-a", name)))
+            for name in ("r1", "r2")
+        )
+        await waiting_for(limit, 1)  # one flight for both
+        queued = asyncio.create_task(broker.token(other, key_of(other), ANY, owner=("team-b", "r")))
+        await waiting_for(limit, 2)
+        waiting = []
+        for task in (first, second, queued):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            waiting.append(limit.waiting)
+        made = (pace.booked, list(source.token_calls), list(source.session_calls))
+        ahead[0] += 2000  # time moves on: a new caller starts a new flight, and is served
+        return waiting, *made, await asyncio.wait_for(broker.token(chain, key, ANY, owner=OWNER), WAIT)
+
+    waiting, booked, token_calls, session_calls, again = run(scenario)
+
+    assert waiting == [2, 1, 0], "the flight stayed while a caller waited on it, then left the queue"
+    assert (booked, token_calls) == (100_000, []), "no AWS request for a flight nobody waited on"
+    # Resolving the operator's own identity makes no request and waits for no turn.
+    assert [c.chain for c in session_calls] == ([] if chain.hops else [OPERATOR_CHAIN])
+    assert source.token_calls == [TokenCall(chain, "aws", "us-east-1", False, OWNER)]
+    assert again.credential.password == password(chain, key, 1)

@@ -451,3 +451,97 @@ def test_waiting_for_the_limit_holds_no_thread() -> None:
 
     assert total == 20
     assert meanwhile < 20, "the thread was free while calls still waited for the limit"
+
+
+# -- fair in requests: a call's turn is charged what it costs ----------------------------------
+
+
+def drain_spending(fake: FakeTime, queue: FairQueue, requests: dict[str, int]) -> list[tuple[Waiter, float]]:
+    """As drain(), and each released call then makes its requests as a thread would (`requests`
+    by home namespace: retries included), spending what its turn booked; any beyond is booked
+    without waiting and charged to its namespace, as AsyncLimiter.slots does."""
+    order: list[tuple[Waiter, float]] = []
+    while len(queue):
+        going, wait = queue.release()
+        for waiter in going:
+            order.append((waiter, fake.now))
+            with prepaid(waiter.cost) as paid:
+                for _ in range(requests[waiter.home]):
+                    queue.pace.spend()
+            queue.charge(waiter.payer, paid.overrun)
+        fake.now += wait
+    assert fake.sleeps == [], "no request waited in its thread"
+    return order
+
+
+def cheap_calls_released(order: list[tuple[Waiter, float]], start: float) -> list[int]:
+    """When each of the cheap namespace's calls went, in slots of 0.1 s after `start`."""
+    return [round((when - start) / 0.1) for w, when in order if w.home == "cheap"]
+
+
+def test_a_namespace_of_expensive_calls_gets_its_share_of_requests_not_of_calls() -> None:
+    fake, queue = fair(rate=10)
+    for _ in range(50):
+        queue.add(wants("heavy"), "heavy", cost=6)  # e.g. web identity, 4 role hops, the token
+    queue.release()  # the first heavy call goes: 6 requests booked
+    start = fake.now
+    for _ in range(12):
+        queue.add(wants("cheap"), "cheap")
+
+    order = drain_spending(fake, queue, {"heavy": 6, "cheap": 1})
+
+    slots = cheap_calls_released(order, start)
+    assert slots[0] <= 6, "the first cheap call waited for one heavy call at most"
+    # Equal shares of requests: 6 cheap calls for each heavy one, so the k-th cheap call has
+    # waited for k cheap requests and at most k + 6 heavy ones; in calls it would be 7k.
+    assert all(slot <= 2 * k + 6 for k, slot in enumerate(slots)), slots
+    heavy_meanwhile = [w for w, when in order if w.home == "heavy" and when < start + slots[-1] * 0.1]
+    assert 1 <= len(heavy_meanwhile) <= 3, "the heavy namespace was served too, in its share"
+
+
+def test_requests_beyond_a_calls_cost_are_charged_to_its_namespace() -> None:
+    fake, queue = fair(rate=10)
+    for namespace in ["retrying", "cheap"] * 12:
+        queue.add(wants(namespace), namespace)  # both charged 1 request a call
+
+    order = drain_spending(fake, queue, {"retrying": 4, "cheap": 1})  # 3 retries each
+
+    slots = cheap_calls_released(order, 1000.0)
+    assert all(slot <= 2 * k + 4 for k, slot in enumerate(slots)), slots  # by calls: 5k
+
+
+def test_a_namespace_that_was_idle_banks_no_credit() -> None:
+    fake, queue = fair(rate=10)
+    for _ in range(20):
+        queue.add(wants("busy"), "busy")
+    drain(fake, queue)  # busy alone: 20 requests given
+    for namespace in ["busy", "back"] * 4:
+        queue.add(wants(namespace), namespace)
+
+    order = [w.home for w, _ in drain(fake, queue)]
+
+    assert order == ["back", "busy"] * 4, "turns alternate, not 20 in a row for the one that was idle"
+
+
+def test_a_turn_books_the_calls_cost_and_charges_what_it_spends_beyond() -> None:
+    fake = FakeTime(1000.0)
+    pace = limiter(fake, 10, burst=100)  # frozen clock, room for every request: nobody waits
+
+    async def scenario() -> None:
+        limit = AsyncLimiter(pace)
+        async with limit.slots(wants("a"), "a", cost=3):
+
+            def five_requests() -> None:  # 2 retries
+                for _ in range(5):
+                    pace.spend()
+
+            await asyncio.to_thread(five_requests)
+        assert (pace.booked, limit.queue.given("a"), limit.queue.given("b")) == (5, 5, 0)
+        async with limit.slots(wants("b"), "b", cost=0):  # nothing to book: no turn to wait for
+            assert pace.booked == 5
+            pace.spend()  # an unforeseen request: booked and charged
+        assert (pace.booked, limit.queue.given("b")) == (6, 1)
+
+    asyncio.run(scenario())
+
+    assert fake.sleeps == []

@@ -3,11 +3,18 @@
 A token is valid for every registry of its region that the identity may pull from, so all
 resources sharing a credential chain and region share one token per renewal window.
 
-Every call waits for the AWS rate limit in the event loop before it takes a worker thread; the
-namespaces that wait take turns, and a namespace's turn goes to the call most resources wait on
-(aws/ratelimit.py). A namespace uses at most `chains_per_namespace` distinct credential chains
-(QuotaExceeded beyond). The caches keep only what resources use: a token leaves when it expires,
-a chain's tokens, identity and sessions when the last resource using it is released.
+A token (or identity) call is two single-flight steps, each awaited in the event loop: first the
+chain's session (web identity and role hops), resolved once per chain and partition for all the
+calls that need it, however many regions ask at once; then the call itself. Each step waits for
+its turn at the AWS rate limit before it takes a worker thread, and its turn is charged the
+requests it makes: 1 + hops for a session, 1 for a call (aws/ratelimit.py: namespaces get equal
+shares of requests; a namespace's turn goes to the call most resources wait on). A flight that
+nobody waits on any more before its turn (its callers cancelled: resources deleted) is cancelled
+and leaves the queue; once it holds its slot it finishes and fills the cache.
+
+A namespace uses at most `chains_per_namespace` distinct credential chains (QuotaExceeded
+beyond). The caches keep only what resources use: a token leaves when it expires, a chain's
+tokens, identity and sessions when the last resource using it is released.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ecr_pull_secrets.aws.errors import QuotaExceeded
-from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, prepaid
+from ecr_pull_secrets.aws.ratelimit import AsyncLimiter
 from ecr_pull_secrets.aws.tokens import TokenSource
 from ecr_pull_secrets.model.credential import RegistryToken
 from ecr_pull_secrets.model.identity import Chain
@@ -45,11 +52,36 @@ class TokenKey:
     """For a FIPS registry host (dkr.ecr-fips, dkr-ecr-fips): asked from ECR's FIPS endpoint."""
 
 
-@dataclass
+class Interest(Mapping[str, int]):
+    """Namespace -> resources waiting on a flight, live (the limiter reads it at every turn): its
+    own callers, plus those of the flights waiting on it (a session's token calls)."""
+
+    def __init__(self) -> None:
+        self.callers: Counter[str] = Counter()
+        self.flights: list[Interest] = []
+
+    def total(self) -> Counter[str]:
+        total = +self.callers
+        for flight in self.flights:
+            total.update(flight.total())
+        return total
+
+    def __getitem__(self, namespace: str) -> int:
+        return self.total()[namespace]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.total())
+
+    def __len__(self) -> int:
+        return len(self.total())
+
+
+@dataclass(eq=False)
 class _Flight:
-    task: asyncio.Future[object]
-    interest: Counter[str]
-    """Namespace -> callers waiting on this call; the limiter reads it live."""
+    interest: Interest = field(default_factory=Interest)
+    holds_slot: bool = False
+    """Past its wait at the rate limit: it goes on even when nobody waits any more."""
+    task: asyncio.Future[object] | None = None
 
 
 def _keep(chain_key: str) -> None:
@@ -97,7 +129,9 @@ class TokenBroker:
         cached = self.cached(key, accept)
         if cached is not None and not fresh:
             return cached
-        token = await self._single_flight(key, owner, lambda wanted: self._fetch(chain, key, owner, wanted))
+        token = await self._single_flight(
+            key, owner[0], lambda flight: self._fetch(chain, key, owner, flight)
+        )
         assert isinstance(token, RegistryToken)
         return token
 
@@ -111,7 +145,9 @@ class TokenBroker:
         key = (chain.key, partition)
         if key not in self._identities:
             arn = await self._single_flight(
-                ("identity", key), owner, lambda wanted: self._ask_identity(chain, partition, owner, wanted)
+                ("identity", key),
+                owner[0],
+                lambda flight: self._ask_identity(chain, partition, owner, flight),
             )
             assert isinstance(arn, str)
             if chain.key in self._users:
@@ -157,8 +193,9 @@ class TokenBroker:
         self._users[chain] += 1
         self._chain_of[owner] = chain
 
-    async def _fetch(self, chain: Chain, key: TokenKey, owner: Owner, wanted: Counter[str]) -> RegistryToken:
-        async with self._slot(wanted, owner):
+    async def _fetch(self, chain: Chain, key: TokenKey, owner: Owner, flight: _Flight) -> RegistryToken:
+        await self._session(chain, key.partition, owner, flight)
+        async with self._slot(flight, owner):
             issued_at = self._clock()
             self.calls += 1
             credential, expires_at = await asyncio.to_thread(
@@ -178,44 +215,75 @@ class TokenBroker:
             self._cache[key] = token
         return token
 
-    async def _ask_identity(self, chain: Chain, partition: str, owner: Owner, wanted: Counter[str]) -> str:
-        async with self._slot(wanted, owner):
+    async def _ask_identity(self, chain: Chain, partition: str, owner: Owner, flight: _Flight) -> str:
+        await self._session(chain, partition, owner, flight)
+        async with self._slot(flight, owner):
             self.calls += 1
             return await asyncio.to_thread(self._source.caller_arn, chain, partition, owner)
 
+    async def _session(self, chain: Chain, partition: str, owner: Owner, waiting: _Flight) -> None:
+        """The chain's session, resolved once for every flight that needs it (`waiting` joins it
+        with its callers), so that those flights take threads only when it is ready."""
+        if self._source.session_requests(chain, partition) is None:
+            return
+        await self._single_flight(
+            ("session", chain.key, partition),
+            waiting.interest,
+            lambda flight: self._resolve(chain, partition, owner, flight),
+        )
+
+    async def _resolve(self, chain: Chain, partition: str, owner: Owner, flight: _Flight) -> None:
+        cost = self._source.session_requests(chain, partition)
+        if cost is not None:  # else resolved meanwhile
+            async with self._slot(flight, owner, cost):
+                await asyncio.to_thread(self._source.resolve_session, chain, partition, owner)
+
     @contextlib.asynccontextmanager
-    async def _slot(self, wanted: Counter[str], owner: Owner) -> AsyncIterator[None]:
-        """Waits for the call's turn at the rate limit (in the event loop); the thread the call then
-        runs in spends that slot on its first request (see aws/ratelimit.py)."""
+    async def _slot(self, flight: _Flight, owner: Owner, cost: int = 1) -> AsyncIterator[None]:
+        """Waits for the flight's turn at the rate limit (in the event loop), charged `cost`
+        requests; the thread the call then runs in spends them (see aws/ratelimit.py)."""
         if self._limiter is None:
+            flight.holds_slot = True
             yield
             return
-        await self._limiter.acquire(wanted, owner[0])
-        with prepaid():
+        async with self._limiter.slots(flight.interest, owner[0], cost):
+            flight.holds_slot = True
             yield
 
     async def _single_flight(
-        self, key: object, owner: Owner, call: Callable[[Counter[str]], Awaitable[object]]
+        self, key: object, joining: str | Interest, call: Callable[[_Flight], Awaitable[object]]
     ) -> object:
         """Callers of one key share one call; the call runs as its own task, so a caller that is
-        cancelled (its resource deleted, say) does not cancel it for the others. While it waits
-        for the rate limit, the callers it serves (by namespace) set its place in the queue."""
+        cancelled (its resource deleted, say) does not cancel it for the others; when the last
+        one goes before the call holds its slot, the call is cancelled. `joining` is a caller's
+        namespace, or the interest of a flight that waits on this one."""
         flight = self._inflight.get(key)
         if flight is None:
-            wanted: Counter[str] = Counter()
-            flight = _Flight(asyncio.ensure_future(call(wanted)), wanted)
+            flight = _Flight()
+            flight.task = task = asyncio.ensure_future(call(flight))
             self._inflight[key] = flight
-            flight.task.add_done_callback(lambda done: self._settle(key, done))
-        namespace = owner[0]
-        flight.interest[namespace] += 1
+            task.add_done_callback(lambda done: self._settle(key, flight, done))
+        assert flight.task is not None
+        interest = flight.interest
+        if isinstance(joining, str):
+            interest.callers[joining] += 1
+        else:
+            interest.flights.append(joining)
         try:
             return await asyncio.shield(flight.task)
         finally:
-            flight.interest[namespace] -= 1
-            if flight.interest[namespace] <= 0:
-                del flight.interest[namespace]
+            if isinstance(joining, str):
+                interest.callers[joining] -= 1
+                if interest.callers[joining] <= 0:
+                    del interest.callers[joining]
+            else:  # by identity: two flights' interests may be equal mappings
+                interest.flights = [f for f in interest.flights if f is not joining]
+            if not interest and not flight.holds_slot and not flight.task.done():
+                self._settle(key, flight, flight.task)  # a new caller starts a new flight
+                flight.task.cancel()
 
-    def _settle(self, key: object, done: asyncio.Future[object]) -> None:
-        self._inflight.pop(key, None)
-        if not done.cancelled():
+    def _settle(self, key: object, flight: _Flight, done: asyncio.Future[object]) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        if done.done() and not done.cancelled():
             done.exception()  # retrieved here, so asyncio does not warn when nobody else waits

@@ -3,6 +3,11 @@
 The operator's own identity is botocore's default chain (IRSA web identity, EKS Pod Identity, env
 keys, instance profile), which refreshes itself. Assumed roles and web identities are cached
 until shortly before their credentials expire.
+
+In the operator the broker resolves a chain's session as a step of its own, once for all the
+token calls of the chain (`requests_to_resolve` tells it whether, and what that costs at the rate
+limit), so those calls find it cached; the per-chain lock in `resolve` only guards the rare call
+that finds it expired meanwhile, and the CLI.
 """
 
 from __future__ import annotations
@@ -109,15 +114,24 @@ class SessionResolver:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             cached = self._sessions.get(key)
-            if cached is not None and (
-                cached.expires_at is None or cached.expires_at - self._clock() > REFRESH_MARGIN
-            ):
+            if cached is not None and self._good(cached):
                 return cached
             resolved = self._resolve(chain, partition, owner)
             with self._guard:
                 if self._locks.get(key) is lock:  # not forgotten meanwhile
                     self._sessions[key] = resolved
             return resolved
+
+    def requests_to_resolve(self, chain: Chain, partition: str) -> int | None:
+        """None while a resolved session is good; else the STS requests resolving makes (one
+        per role assumed, web identity included; the operator's own identity refreshes itself)."""
+        cached = self._sessions.get((chain.key, partition))
+        if cached is not None and self._good(cached):
+            return None
+        return len(chain.hops) + isinstance(chain.start, WebIdentity)
+
+    def _good(self, session: ChainSession) -> bool:
+        return session.expires_at is None or session.expires_at - self._clock() > REFRESH_MARGIN
 
     def forget(self, chain_key: str) -> None:
         """No resource uses this chain any more: drop its sessions (every partition)."""

@@ -28,6 +28,15 @@ class TokenSource(Protocol):
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str: ...
 
+    def session_requests(self, chain: Chain, partition: str) -> int | None:
+        """The AWS requests resolving the chain's session would make; None while a resolved one
+        is good (the calls above then make only their own)."""
+        ...
+
+    def resolve_session(self, chain: Chain, partition: str, owner: tuple[str, str]) -> None:
+        """Resolves the chain's session ahead of the calls that need it; blocking."""
+        ...
+
 
 class BotoTokenSource:
     """Blocking; the broker runs it in a thread."""
@@ -63,6 +72,12 @@ class BotoTokenSource:
             return str(session.sts().get_caller_identity()["Arn"])
         except Exception as error:
             raise classify(error, "sts:GetCallerIdentity") from None
+
+    def session_requests(self, chain: Chain, partition: str) -> int | None:
+        return self._resolver.requests_to_resolve(chain, partition)
+
+    def resolve_session(self, chain: Chain, partition: str, owner: tuple[str, str]) -> None:
+        self._resolver.resolve(chain, partition, owner)
 
 
 def public_token(session: ChainSession) -> tuple[Credential, datetime]:
