@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: all venv lint unit integration test binaries dev-up dev-down demo clean
+.PHONY: all venv lint unit integration test binaries registry-tools dev-up dev-down demo clean
 
 # Feature areas add their own targets here (chart checks, image build, benchmarks).
 include $(wildcard hack/make/*.mk)
@@ -29,13 +29,22 @@ lint: venv
 binaries: venv
 	$(BIN)/python -m tests.harness.binaries
 
+# The registry tests run the CNCF distribution registry and skopeo, from Debian packages: installed
+# here when missing and we are root with apt-get (CI); elsewhere install them once yourself.
+registry-tools:
+	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends docker-registry skopeo >/dev/null; \
+	  else echo "registry-tools: not root with apt-get; install docker-registry and skopeo yourself" >&2; fi; }
+
 unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-integration: venv binaries
+integration: venv binaries registry-tools
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
 
-test: lint binaries
+test: lint binaries registry-tools
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 dev-up: venv binaries

@@ -16,6 +16,10 @@ middleware in front of it closes moto's gaps and adds test instrumentation:
   format of the request's protocol (JSON for ECR, XML ``ErrorResponse`` for STS).
 * A control API under ``/_emulator/`` for tests in other processes.  AWS query and JSON
   protocol requests all go to ``/``, so the prefix cannot collide with them.
+* What a registry needs to judge a password (``tests/harness/registry.py``): the ledger of
+  issued tokens, who asked for each (the ARN ``GetCallerIdentity`` names for the signing
+  key), revocation, and an IAM-like "may this identity pull this repository" decision
+  (``deny_pull``; cleared with the faults).
 
 Not emulated: ``sts:GetServiceBearerToken``.  It is an IAM permission that ECR Public (and
 CodeArtifact) check when they mint a token on the caller's behalf, not an operation a
@@ -53,11 +57,13 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from xml.sax.saxutils import escape
 
+from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.sts.models import sts_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -75,6 +81,7 @@ _TARGET_PREFIX_SERVICE = {
 }
 # "Credential=AKID/20250101/us-east-1/sts/aws4_request" -> "sts"
 _SIGNING_NAME = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
 _STS_XML_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 _AWS_JSON = "application/x-amz-json-1.1"
 
@@ -87,6 +94,14 @@ class AwsCall:
     action: str  # operation name, e.g. "GetAuthorizationToken"
     json_protocol: bool  # X-Amz-Target JSON protocol (ECR) rather than query protocol (STS)
     params: tuple[tuple[str, str], ...] = ()  # query-protocol parameters (STS), for assertions
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """What a registry may know of a password it is shown."""
+
+    expires_at: float  # epoch seconds
+    principal: str  # the ARN GetCallerIdentity names for the credentials that asked for it
 
 
 @dataclass
@@ -120,6 +135,9 @@ class AwsEmulator:
         self._random = random.Random(fault_seed)  # seeded: a probabilistic run can be repeated
         self._serial = 0
         self._issued: dict[str, float] = {}
+        self._principals: dict[str, str] = {}  # password -> the ARN that asked for it
+        self._revoked: set[str] = set()
+        self._pull_denied: set[tuple[str, str]] = set()  # (principal ARN or "*", repository)
         self._log: list[AwsCall] = []
         self._token_lifetime = DEFAULT_TOKEN_LIFETIME
         self.token_lifetime = token_lifetime  # validated by the setter
@@ -249,8 +267,35 @@ class AwsEmulator:
             self._faults[(service, action)] = fault
 
     def clear_faults(self) -> None:
+        """Clears injected errors and pull denials."""
         with self._lock:
             self._faults.clear()
+            self._pull_denied.clear()
+
+    # -- what a registry asks ----------------------------------------------------------
+
+    def deny_pull(self, repository: str, principal: str = "*") -> None:
+        """From now on ``principal`` (an ARN; "*": everyone) may not pull ``repository``, as if
+        its IAM policy lacked ecr:BatchGetImage on it. Tokens stay valid."""
+        with self._lock:
+            self._pull_denied.add((principal, repository))
+
+    def may_pull(self, principal: str, repository: str) -> bool:
+        with self._lock:
+            return not {(principal, repository), ("*", repository)} & self._pull_denied
+
+    def revoke_token(self, password: str) -> None:
+        """The registry no longer knows ``password``, as after its session was revoked."""
+        with self._lock:
+            self._revoked.add(password)
+
+    def registry_token(self, password: str) -> IssuedToken | None:
+        """The issued token behind ``password`` (expired or not), or None if this emulator
+        never issued it or it was revoked."""
+        with self._lock:
+            if password not in self._issued or password in self._revoked:
+                return None
+            return IssuedToken(self._issued[password], self._principals[password])
 
     def faulted_counts(self) -> dict[tuple[str, str], int]:
         """Calls answered with an injected error, keyed by (service, action)."""
@@ -268,7 +313,7 @@ class AwsEmulator:
         if fault is not None:
             response = _error_response(call, fault)
         elif call.service == "ecr-public" and call.action == "GetAuthorizationToken":
-            response = self._ecr_public_token()
+            response = self._ecr_public_token(environ)
         elif call.service == "ecr" and call.action == "GetAuthorizationToken":
             response = self._ecr_token(environ)
         else:
@@ -300,13 +345,14 @@ class AwsEmulator:
                 return fault
         return None
 
-    def _new_password(self, base: str, expires_at: float) -> str:
+    def _new_password(self, base: str, expires_at: float, principal: str) -> str:
         with self._lock:
             self._serial += 1
             # The serial makes tokens easy to order in logs; the random part keeps them unique
             # across emulator restarts (``make dev-up``).
             password = f"{base}-{self._serial:06d}-{secrets.token_hex(6)}"
             self._issued[password] = expires_at
+            self._principals[password] = principal
         return password
 
     def issued_tokens(self) -> dict[str, float]:
@@ -321,19 +367,21 @@ class AwsEmulator:
             return response
         data = json.loads(response.get_data())
         expires_at = time.time() + self.token_lifetime
+        principal = _caller_arn(environ)
         for entry in data.get("authorizationData", []):
             # moto's password is "<registry id>-auth-token"; keep it as a readable prefix.
             _, _, password = base64.b64decode(entry["authorizationToken"]).decode().partition(":")
-            entry["authorizationToken"] = _docker_token(self._new_password(password, expires_at))
+            entry["authorizationToken"] = _docker_token(self._new_password(password, expires_at, principal))
             entry["expiresAt"] = expires_at
         response.set_data(json.dumps(data))  # also fixes Content-Length
         return response
 
-    def _ecr_public_token(self) -> Response:
+    def _ecr_public_token(self, environ: WSGIEnvironment) -> Response:
         expires_at = time.time() + self.token_lifetime
+        password = self._new_password("ecr-public-auth-token", expires_at, _caller_arn(environ))
         data = {
             "authorizationData": {
-                "authorizationToken": _docker_token(self._new_password("ecr-public-auth-token", expires_at)),
+                "authorizationToken": _docker_token(password),
                 "expiresAt": expires_at,
             }
         }
@@ -456,6 +504,15 @@ def _error_response(call: AwsCall, fault: Fault) -> Response:
     return Response(
         xml, status=fault.status, content_type="text/xml", headers={"x-amzn-RequestId": request_id}
     )
+
+
+def _caller_arn(environ: WSGIEnvironment) -> str:
+    """The ARN moto's GetCallerIdentity would name for the key that signed this request."""
+    signed = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+    access_key = signed.group(1) if signed else ""
+    backend = sts_backends[get_account_id_from(access_key)]["aws"]
+    _, arn, _ = backend.get_caller_identity(access_key, "us-east-1")
+    return str(arn)
 
 
 def _docker_token(password: str) -> str:
