@@ -1,7 +1,7 @@
 """The admission policy (deploy/admission/) on the real API server, with `kubectl --as` users: naming a
 ServiceAccount, a Secret, `secretPolicy: Adopt` or `spec.serviceAccounts` needs the requesting user's
-own right on those objects; a user who may only create EcrPullSecrets is refused with a message naming the missing
-right, the built-in `edit` role (with the chart's aggregated roles) may do all of it.
+own right on those objects; a user who may only create EcrPullSecrets is refused with a message
+naming the missing right, the built-in `edit` role (with the chart's aggregated roles) may do all of it.
 
 The policy and the aggregated roles are cluster-wide; this module applies them under names of its
 own (so a test applying deploy/manifests, which holds the same objects, cannot remove them) and
