@@ -36,6 +36,15 @@ def pull(*arns: str) -> dict[str, Any]:
     return {"Sid": "PullFromEcrRepositories", "Effect": "Allow", "Action": PULL, "Resource": list(arns)}
 
 
+def cache(*arns: str) -> dict[str, Any]:
+    return {
+        "Sid": "ImportIntoPullThroughCache",
+        "Effect": "Allow",
+        "Action": ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+        "Resource": list(arns),
+    }
+
+
 def doc(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
@@ -143,6 +152,193 @@ def test_identity_policy(case: Case) -> None:
     assert json.loads(json.dumps(policy)) == policy
     # The order of the inputs does not change the document.
     assert identity_policy(reversed(hosts), reversed(case.repositories)) == policy
+
+
+class CacheCase(NamedTuple):
+    id: str
+    registries: list[str]
+    repositories: list[str]
+    prefixes: list[str]
+    expected: dict[str, Any]
+
+
+US = f"{A}.dkr.ecr.us-east-1.amazonaws.com"
+CACHE_CASES = [
+    CacheCase(
+        "aws-all-repositories",
+        [US],
+        [],
+        ["docker-hub"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(f"arn:aws:ecr:us-east-1:{A}:repository/*"),
+            cache(f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*"),
+        ),
+    ),
+    CacheCase(
+        "named-repositories-gain-the-cached-ones",
+        [US],
+        ["team-a/app"],
+        ["docker-hub", "ecr-public/"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(
+                f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/ecr-public/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/team-a/app",
+            ),
+            cache(
+                f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/ecr-public/*",
+            ),
+        ),
+    ),
+    CacheCase(
+        "china",
+        [f"{A}.dkr.ecr.cn-north-1.amazonaws.com.cn"],
+        ["app"],
+        ["quay"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(
+                f"arn:aws-cn:ecr:cn-north-1:{A}:repository/app",
+                f"arn:aws-cn:ecr:cn-north-1:{A}:repository/quay/*",
+            ),
+            cache(f"arn:aws-cn:ecr:cn-north-1:{A}:repository/quay/*"),
+        ),
+    ),
+    CacheCase(
+        "govcloud-nested-prefix",
+        [f"{A}.dkr.ecr.us-gov-west-1.amazonaws.com"],
+        [],
+        ["cache/k8s.io"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(f"arn:aws-us-gov:ecr:us-gov-west-1:{A}:repository/*"),
+            cache(f"arn:aws-us-gov:ecr:us-gov-west-1:{A}:repository/cache/k8s.io/*"),
+        ),
+    ),
+    CacheCase(
+        "registries-times-prefixes",
+        [US, f"{B}.dkr.ecr.eu-west-1.amazonaws.com"],
+        ["web"],
+        ["docker-hub", "ghcr"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(
+                f"arn:aws:ecr:eu-west-1:{B}:repository/docker-hub/*",
+                f"arn:aws:ecr:eu-west-1:{B}:repository/ghcr/*",
+                f"arn:aws:ecr:eu-west-1:{B}:repository/web",
+                f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/ghcr/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/web",
+            ),
+            cache(
+                f"arn:aws:ecr:eu-west-1:{B}:repository/docker-hub/*",
+                f"arn:aws:ecr:eu-west-1:{B}:repository/ghcr/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*",
+                f"arn:aws:ecr:us-east-1:{A}:repository/ghcr/*",
+            ),
+        ),
+    ),
+    CacheCase(
+        "endpoint-forms-and-repeats-collapse",
+        [US, f"{A}.dkr-ecr.us-east-1.on.aws"],
+        ["*"],
+        [" docker-hub ", "docker-hub/", "docker-hub"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(f"arn:aws:ecr:us-east-1:{A}:repository/*"),
+            cache(f"arn:aws:ecr:us-east-1:{A}:repository/docker-hub/*"),
+        ),
+    ),
+    CacheCase(
+        "root-prefix-is-every-repository",
+        [US],
+        ["app"],
+        ["ROOT"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(f"arn:aws:ecr:us-east-1:{A}:repository/*"),
+            cache(f"arn:aws:ecr:us-east-1:{A}:repository/*"),
+        ),
+    ),
+    CacheCase(
+        "public-and-private",
+        ["public.ecr.aws", US],
+        [],
+        ["ecr-public"],
+        doc(
+            TOKEN_STATEMENT,
+            pull(f"arn:aws:ecr:us-east-1:{A}:repository/*"),
+            cache(f"arn:aws:ecr:us-east-1:{A}:repository/ecr-public/*"),
+            PUBLIC,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CACHE_CASES, ids=[c.id for c in CACHE_CASES])
+def test_identity_policy_with_pull_through_cache(case: CacheCase) -> None:
+    hosts = [RegistryHost.parse(raw) for raw in case.registries]
+
+    policy = identity_policy(hosts, case.repositories, pull_through_cache=case.prefixes)
+
+    assert policy == case.expected
+    assert json.loads(json.dumps(policy)) == policy
+    assert (
+        identity_policy(reversed(hosts), case.repositories, pull_through_cache=reversed(case.prefixes))
+        == policy
+    )
+    assert policies(hosts, case.repositories, pull_through_cache=case.prefixes) == policy
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_no_pull_through_cache_leaves_the_policy_unchanged(case: Case) -> None:
+    hosts = [RegistryHost.parse(raw) for raw in case.registries]
+
+    assert identity_policy(hosts, case.repositories, pull_through_cache=[]) == case.expected
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        pytest.param("Docker-Hub", id="upper-case"),
+        pytest.param("Root", id="root-mixed-case"),
+        pytest.param("a", id="too-short"),
+        pytest.param("a" * 31, id="too-long"),
+        pytest.param("", id="empty"),
+        pytest.param("docker-hub/*", id="wildcard"),
+        pytest.param("docker?hub", id="question-mark"),
+        pytest.param("/docker-hub", id="leading-slash"),
+        pytest.param("cache//hub", id="empty-segment"),
+        pytest.param("-hub", id="leading-separator"),
+        pytest.param("docker hub", id="space"),
+        pytest.param('hub"', id="quote"),
+    ],
+)
+def test_invalid_pull_through_cache_prefixes_are_refused(prefix: str) -> None:
+    with pytest.raises(InvalidPolicyRequest) as caught:
+        identity_policy([RegistryHost.parse(US)], pull_through_cache=["docker-hub", prefix])
+
+    assert f"{prefix!r} is not a pull-through cache prefix" in str(caught.value)
+    assert "2 to 30" in str(caught.value)
+
+
+def test_pull_through_cache_prefix_length_bounds_are_inclusive() -> None:
+    policy = identity_policy([RegistryHost.parse(US)], pull_through_cache=["ab", "a" * 30])
+
+    assert policy["Statement"][-1]["Resource"] == [
+        f"arn:aws:ecr:us-east-1:{A}:repository/{'a' * 30}/*",
+        f"arn:aws:ecr:us-east-1:{A}:repository/ab/*",
+    ]
+
+
+def test_pull_through_cache_needs_a_private_registry() -> None:
+    with pytest.raises(
+        InvalidPolicyRequest, match="pull-through cache prefixes apply to private registries only"
+    ):
+        identity_policy([RegistryHost.parse("public.ecr.aws")], pull_through_cache=["ecr-public"])
 
 
 def test_token_action_is_never_scoped_and_pulls_always_are() -> None:

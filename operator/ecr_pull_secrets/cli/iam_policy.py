@@ -22,8 +22,9 @@ PROG = "ecr-pull-secrets iam-policy"
 
 
 def run(args: argparse.Namespace) -> int:
-    """`args`: registries, repositories (lists of str), service_account, oidc_provider (str or
-    None), audience (str or None: the default) and output ("json")."""
+    """`args`: registries, repositories, pull_through_cache (lists of str; pull_through_cache may be
+    absent), service_account, oidc_provider (str or None), audience (str or None: the default) and
+    output ("json")."""
     if (args.service_account is None) != (args.oidc_provider is None):
         return _fail("--trust-service-account and --oidc-provider go together: give both or neither")
     try:
@@ -32,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
         if args.service_account is not None:
             trust = (OidcProvider.parse(args.oidc_provider), ServiceAccount.parse(args.service_account))
         document = policies(
-            registries, args.repositories, trust=trust, audience=args.audience or DEFAULT_AUDIENCE
+            registries,
+            args.repositories,
+            pull_through_cache=getattr(args, "pull_through_cache", None) or [],
+            trust=trust,
+            audience=args.audience or DEFAULT_AUDIENCE,
         )
     except (InvalidRegistryHost, InvalidPolicyRequest) as error:
         return _fail(str(error))
