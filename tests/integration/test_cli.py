@@ -202,9 +202,44 @@ def test_iam_policy_with_trust_policy() -> None:
     }
 
 
+def test_iam_policy_pull_through_cache() -> None:
+    result = cli(
+        "iam-policy",
+        "--registry",
+        US,
+        "--registry",
+        EU,
+        "--repository",
+        "team/app",
+        "--pull-through-cache",
+        "docker-hub",
+        "--pull-through-cache",
+        "quay",
+    )
+
+    assert result.returncode == 0, result.stderr
+    resources = policy_resources(json.loads(result.stdout))
+    cached = [
+        f"arn:aws:ecr:{region}:{A}:repository/{prefix}/*"
+        for region in ("eu-west-1", "us-east-1")
+        for prefix in ("docker-hub", "quay")
+    ]
+    assert resources["ImportIntoPullThroughCache"] == cached
+    assert set(resources["PullFromEcrRepositories"]) == {
+        *cached,
+        f"arn:aws:ecr:eu-west-1:{A}:repository/team/app",
+        f"arn:aws:ecr:us-east-1:{A}:repository/team/app",
+    }
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
+        pytest.param(
+            ["--registry", US, "--pull-through-cache", "Docker-Hub"],
+            "'Docker-Hub' is not a pull-through cache prefix",
+            id="bad-cache-prefix",
+        ),
         pytest.param(
             ["--registry", US, "--registry", f"{A}.dkr.ecr.cn-north-1.amazonaws.com.cn"],
             "span several AWS partitions",

@@ -22,8 +22,7 @@ PROG = "ecr-pull-secrets iam-policy"
 
 
 def run(args: argparse.Namespace) -> int:
-    """`args`: registries, repositories, pull_through_cache (lists of str; pull_through_cache may be
-    absent), service_account, oidc_provider (str or None), audience (str or None: the default) and
+    """`args`: registries, repositories, pull_through_cache (lists of str), service_account, oidc_provider (str or None), audience (str or None: the default) and
     output ("json")."""
     if (args.service_account is None) != (args.oidc_provider is None):
         return _fail("--trust-service-account and --oidc-provider go together: give both or neither")
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         document = policies(
             registries,
             args.repositories,
-            pull_through_cache=getattr(args, "pull_through_cache", None) or [],
+            pull_through_cache=args.pull_through_cache,
             trust=trust,
             audience=args.audience or DEFAULT_AUDIENCE,
         )

@@ -65,6 +65,15 @@ def _add_iam_policy(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "allowed); default: all repositories",
     )
     parser.add_argument(
+        "--pull-through-cache",
+        action="append",
+        default=[],
+        dest="pull_through_cache",
+        metavar="PREFIX",
+        help="a pull-through cache rule's repository prefix: also allow creating and importing into "
+        "PREFIX/* in every private registry, which the first pull through the cache needs (repeatable)",
+    )
+    parser.add_argument(
         "--trust-service-account",
         dest="service_account",
         metavar="NS/NAME",
@@ -117,6 +126,12 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="ecr-pull-secrets/ecr-pull-secret-operator",
         metavar="NS/NAME",
         help="the operator's ServiceAccount (default: ecr-pull-secrets/ecr-pull-secret-operator)",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="REF",
+        help="instead: would a pod in the namespace pull REF (HOST/REPOSITORY:TAG)? walks the Secret, the "
+        "ServiceAccount, the token's identity, the registry and the manifest, with a fix for each failure",
     )
 
 
