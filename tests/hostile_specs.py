@@ -302,6 +302,18 @@ def _registries() -> list[HostileSpec]:
     ]
 
 
+def _verify_images() -> list[HostileSpec]:
+    def images(id_: str, field: str, value: Any) -> HostileSpec:
+        return eps(id_, field, verify={"images": value})
+
+    return [
+        images("verify-image-without-tag", "spec.verify.images[0]", ["team/app"]),
+        images("verify-image-path-escape", "spec.verify.images[0]", ["../../v2/_catalog:v1"]),
+        images("verify-image-short-digest", "spec.verify.images[0]", ["team/app@sha256:abc"]),
+        images("verify-images-too-many", "spec.verify.images", [f"team/app:v{i}" for i in range(11)]),
+    ]
+
+
 CASES: list[HostileSpec] = [
     *_names(),
     *_cluster_refs(),
@@ -311,4 +323,5 @@ CASES: list[HostileSpec] = [
     *_durations(),
     *_identities(),
     *_registries(),
+    *_verify_images(),
 ]

@@ -424,6 +424,27 @@ def namespace_globs() -> Schema:
     )
 
 
+def verify() -> Schema:
+    image = string(
+        rules.IMAGE_REFERENCE_MAX,
+        pattern=rules.IMAGE_REFERENCE,
+        description="repository:tag or repository@sha256:<64 hex digits>, without the registry host.",
+    )
+    images = array(
+        image,
+        rules.MAX_VERIFY_IMAGES,
+        description=(
+            f"Images (up to {rules.MAX_VERIFY_IMAGES}) whose manifest the Secret must be able to pull "
+            "from every registry of this resource; the Verified condition says whether it can."
+        ),
+    )
+    images["x-kubernetes-list-type"] = "set"
+    return obj(
+        {"images": images},
+        description="What the Verified condition checks beyond the registry accepting the token.",
+    )
+
+
 def spec_schema(*, cluster: bool) -> Schema:
     properties: dict[str, Schema] = {
         "registries": registries(),
@@ -444,6 +465,7 @@ def spec_schema(*, cluster: bool) -> Schema:
             ),
         ),
         "auth": auth(cluster=cluster),
+        "verify": verify(),
     }
     if cluster:
         properties["namespaceSelector"] = selector(

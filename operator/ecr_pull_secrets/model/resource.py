@@ -32,6 +32,8 @@ class Spec:
     """Fail: never touch a Secret this resource does not own. Adopt: take over an unowned one."""
     scope: NamespaceScope | None = None
     """Cluster-scoped resources only: the namespaces to serve."""
+    verify_images: tuple[str, ...] = ()
+    """`repository:tag` or `repository@sha256:…`: manifests the Secret must be able to pull."""
 
     @property
     def partition(self) -> str:
@@ -75,7 +77,15 @@ class Resource:
     status: Status
 
 
-_SPEC_FIELDS = {"registries", "secretName", "renewBefore", "auth", "serviceAccounts", "secretPolicy"}
+_SPEC_FIELDS = {
+    "registries",
+    "secretName",
+    "renewBefore",
+    "auth",
+    "serviceAccounts",
+    "secretPolicy",
+    "verify",
+}
 _CLUSTER_SPEC_FIELDS = _SPEC_FIELDS | {"namespaceSelector", "namespaces"}
 SECRET_POLICIES = ("Fail", "Adopt")
 
@@ -105,7 +115,24 @@ def parse_spec(raw: Mapping[str, Any], default_name: str, *, cluster: bool = Fal
         scope=parse_namespace_scope(fields.raw.get("namespaceSelector"), fields.raw.get("namespaces"))
         if cluster
         else None,
+        verify_images=_verify_images(fields),
     )
+
+
+def _verify_images(fields: Fields) -> tuple[str, ...]:
+    verify = fields.object("verify", {"images"})
+    if verify is None:
+        return ()
+    images = verify.strings(
+        "images",
+        pattern=rules.IMAGE_REFERENCE,
+        max_length=rules.IMAGE_REFERENCE_MAX,
+        max_items=rules.MAX_VERIFY_IMAGES,
+        rule="repository:tag or repository@sha256:<64 hex digits>, without the registry host",
+    )
+    if len(set(images)) != len(images):
+        raise InvalidSpec(verify.at("images"), "lists an image more than once")
+    return images
 
 
 def _registries(fields: Fields) -> tuple[RegistryHost, ...]:

@@ -50,6 +50,17 @@ MAX_NAMESPACE_GLOBS = 64
 
 MAX_SERVICE_ACCOUNT_NAMES = 50
 
+# -- spec.verify.images ------------------------------------------------------------------------
+
+IMAGE_REFERENCE = (
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
+)
+"""`repository:tag` or `repository@sha256:<64 hex>`: ECR's repository and tag rules, no host (each
+image is looked up at every registry of the resource)."""
+IMAGE_REFERENCE_MAX = 384
+MAX_VERIFY_IMAGES = 10
+
 # -- AWS identifiers (IAM and STS API references) ----------------------------------------------
 
 REGION_PATTERNS = {
