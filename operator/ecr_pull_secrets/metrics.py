@@ -26,6 +26,7 @@ RENEWAL_TIME = f"{PREFIX}_renewal_timestamp_seconds"
 RENEWALS = f"{PREFIX}_renewals"
 RENEWAL_DURATION = f"{PREFIX}_renewal_duration_seconds"
 AWS_REQUESTS = f"{PREFIX}_aws_requests"
+VERIFY_REQUESTS = f"{PREFIX}_verify_requests"
 
 RESOURCE_LABELS = ("kind", "namespace", "name")
 RENEWAL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -75,6 +76,12 @@ class Metrics:
             ("service", "operation", "result"),
             registry=self.registry,
         )
+        self._verify = Counter(
+            VERIFY_REQUESTS,
+            "Registry requests verifying that Secrets pull, by result (OK or the Verified reason)",
+            ("result",),
+            registry=self.registry,
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -110,6 +117,9 @@ class Metrics:
 
     def aws_request(self, service: str, operation: str, result: AwsResult) -> None:
         self._aws.labels(service, operation, result).inc()
+
+    def verify_request(self, result: str) -> None:
+        self._verify.labels(safe_reason(result)).inc()
 
     # -- exposition ------------------------------------------------------------------------
 

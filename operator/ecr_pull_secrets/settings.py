@@ -7,6 +7,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import yaml
 
@@ -41,6 +42,13 @@ class Settings:
     """Serve Prometheus metrics on this port; 0 disables."""
     metrics_address: str = "0.0.0.0"  # noqa: S104  # scraped from outside the pod
     """Listen address for metrics: all IPv4 interfaces by default; "::" for IPv6 (and IPv4)."""
+    verify: bool = True
+    """Check after each write, and every verify_interval, that the Secret pulls (Verified)."""
+    verify_interval: timedelta = timedelta(hours=1)
+    registry_endpoints: Mapping[str, str] = field(default_factory=dict)
+    """Registry host -> https://ADDRESS[:PORT] to connect to instead (private endpoints, tests)."""
+    registry_ca_bundle: str | None = None
+    """CA certificates (PEM) to trust for registries instead of the system's."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
@@ -125,6 +133,32 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         default=default("METRICS_ADDRESS", "0.0.0.0"),  # noqa: S104  # scraped from outside the pod
         help="address the metrics endpoint listens on, e.g. :: for IPv6 (default 0.0.0.0)",
     )
+    parser.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=default("VERIFY", "true") == "true",
+        help="check with each registry that the Secret's token is accepted and spec.verify.images "
+        "answer (condition Verified); --no-verify switches it off (default on)",
+    )
+    parser.add_argument(
+        "--verify-interval",
+        default=default("VERIFY_INTERVAL", "1h"),
+        help="how often a resource's Secret is verified again between writes (default 1h)",
+    )
+    parser.add_argument(
+        "--registry-endpoint",
+        action="append",
+        default=[e for e in default("REGISTRY_ENDPOINTS", "").split(",") if e],
+        dest="registry_endpoints",
+        metavar="HOST=URL",
+        help="verify HOST at URL (https://ADDRESS[:PORT]) instead, e.g. a private endpoint (repeatable)",
+    )
+    parser.add_argument(
+        "--registry-ca-bundle",
+        default=default("REGISTRY_CA_BUNDLE", "") or None,
+        metavar="PATH",
+        help="PEM CA certificates to trust when verifying with registries (default: the system's)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", default=default("VERBOSE", "") == "true")
 
 
@@ -147,7 +181,22 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         verbose=args.verbose,
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
+        verify=args.verify,
+        verify_interval=parse_duration(args.verify_interval),
+        registry_endpoints=parse_endpoints(args.registry_endpoints),
+        registry_ca_bundle=args.registry_ca_bundle,
     )
+
+
+def parse_endpoints(values: list[str]) -> dict[str, str]:
+    """HOST=https://ADDRESS[:PORT] pairs; raises ValueError naming a malformed one."""
+    endpoints = {}
+    for value in values:
+        host, _, url = value.partition("=")
+        if not host or not url.startswith("https://"):
+            raise ValueError(f"--registry-endpoint {value!r}: expected HOST=https://ADDRESS[:PORT]")
+        endpoints[host.strip().lower()] = url
+    return endpoints
 
 
 def load_policy(path: str | None) -> Policy:

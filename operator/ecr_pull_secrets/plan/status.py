@@ -13,6 +13,7 @@ from ecr_pull_secrets.plan.renewal import Trigger
 
 READY = "Ready"
 DEGRADED = "Degraded"
+VERIFIED = "Verified"
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,19 @@ def rejected(
     """A spec the operator will not act on (InvalidSpec, AuthNotAllowed) until it changes."""
     ready = _condition(READY, "False", reason, message, generation, now, conditions)
     return {"conditions": _replace(conditions, ready)}
+
+
+def verified(  # noqa: PLR0917  # mirrors the fields of a Kubernetes condition
+    conditions: Sequence[Mapping[str, Any]],
+    ok: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Conditions with Verified set; Ready and Degraded are not the verification's to change."""
+    status = "True" if ok else "False"
+    return _replace(conditions, _condition(VERIFIED, status, reason, message, generation, now, conditions))
 
 
 def _keep_ready(resource: Resource, now: datetime) -> list[dict[str, Any]]:
