@@ -9,7 +9,8 @@ import pytest
 from ecr_pull_secrets.kube.permissions import OPERATOR_PERMISSIONS, Permission, rbac_rules
 from ecr_pull_secrets.model.identity import Auth, RoleHop, SecretRef, ServiceAccountRef
 from ecr_pull_secrets.plan import doctor
-from ecr_pull_secrets.plan.doctor import Verdict
+from ecr_pull_secrets.plan.doctor import Check, Verdict
+from ecr_pull_secrets.plan.verify import Answer
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -184,3 +185,115 @@ def test_render_and_exit_code() -> None:
     assert doctor.exit_code(checks) == 1
     assert doctor.exit_code([checks[0], checks[2]]) == 0
     assert doctor.render([checks[0]]).endswith("\n1 passed, 0 failed")
+
+
+# -- doctor --image ------------------------------------------------------------------------------
+
+IMAGE_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+COVER = doctor.Covering("EcrPullSecret", "app", "app-ecr", "arn:aws:sts::123456789012:assumed-role/r/s")
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        pytest.param(f"{IMAGE_HOST}/team/app:v1", "team/app:v1", id="tag"),
+        pytest.param(f"{IMAGE_HOST}/team/app", "team/app:latest", id="no-tag-is-latest"),
+        pytest.param(f"{IMAGE_HOST}/app@sha256:" + "0" * 64, "app@sha256:" + "0" * 64, id="digest"),
+        pytest.param(f"{IMAGE_HOST}:443/app:v1", "is not an Amazon ECR registry host", id="port"),
+        pytest.param("docker.io/library/nginx:1", "is not an Amazon ECR registry host", id="not-ecr"),
+        pytest.param(f"{IMAGE_HOST}/Team/App:v1", "is not REPOSITORY[:TAG]", id="upper-case"),
+        pytest.param(f"{IMAGE_HOST}/app@sha256:abc", "is not REPOSITORY[:TAG]", id="short-digest"),
+        pytest.param(f"{IMAGE_HOST}/", "is not REPOSITORY[:TAG]", id="no-repository"),
+    ],
+)
+def test_parse_image(reference: str, expected: str) -> None:
+    parsed = doctor.parse_image(reference)
+    if isinstance(parsed, str):
+        assert expected in parsed
+        check = doctor.image(reference, parsed)
+        assert check.verdict is Verdict.FAIL
+        assert "ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG" in check.fix
+    else:
+        assert (parsed.registry.host, parsed.image) == (IMAGE_HOST, expected)
+        assert doctor.image(reference, parsed).summary == (
+            f"image {IMAGE_HOST}/{expected}: account 123456789012, region us-east-1"
+        )
+
+
+@pytest.mark.parametrize(
+    ("check", "verdict", "fragments"),
+    [
+        pytest.param(
+            doctor.coverage("team", IMAGE_HOST, []),
+            Verdict.FAIL,
+            ("no EcrPullSecret or ClusterEcrPullSecret writes a Secret", f"spec.registries: [{IMAGE_HOST}]"),
+            id="not-covered",
+        ),
+        pytest.param(
+            doctor.coverage("team", IMAGE_HOST, [COVER]),
+            Verdict.PASS,
+            ("covered by EcrPullSecret app (Secret app-ecr)",),
+            id="covered",
+        ),
+        pytest.param(
+            doctor.secret("team", COVER, IMAGE_HOST, None),
+            Verdict.FAIL,
+            ("Secret team/app-ecr does not exist", "Ready condition"),
+            id="secret-missing",
+        ),
+        pytest.param(
+            doctor.secret("team", COVER, IMAGE_HOST, False),
+            Verdict.FAIL,
+            (f"holds no credentials for {IMAGE_HOST}", "spec.registries"),
+            id="secret-without-host",
+        ),
+        pytest.param(
+            doctor.secret("team", COVER, IMAGE_HOST, True), Verdict.PASS, ("holds",), id="secret-ok"
+        ),
+        pytest.param(
+            doctor.image_pull_secrets("team", "default", "app-ecr", False),
+            Verdict.FAIL,
+            ("does not list app-ecr in imagePullSecrets", "spec.serviceAccounts"),
+            id="account-not-patched",
+        ),
+        pytest.param(
+            doctor.image_pull_secrets("team", "default", "app-ecr", None),
+            Verdict.FAIL,
+            ("ServiceAccount team/default does not exist",),
+            id="account-missing",
+        ),
+        pytest.param(
+            doctor.image_pull_secrets("team", "default", "app-ecr", True),
+            Verdict.PASS,
+            ("lists",),
+            id="patched",
+        ),
+        pytest.param(doctor.token_identity(None), Verdict.SKIP, ("status.identity",), id="identity-unknown"),
+        pytest.param(
+            doctor.token_identity("arn:x", own=True), Verdict.PASS, ("your AWS identity",), id="own"
+        ),
+        pytest.param(
+            doctor.registry(Answer(IMAGE_HOST, None, 200), None),
+            Verdict.PASS,
+            (f"{IMAGE_HOST} accepts the token (GET /v2/)",),
+            id="v2-ok",
+        ),
+        pytest.param(
+            doctor.registry(Answer(IMAGE_HOST, "team/app:v1", 403), "arn:role"),
+            Verdict.FAIL,
+            ("[Forbidden]", "allow arn:role ecr:BatchGetImage", "repository/team/app"),
+            id="forbidden",
+        ),
+        pytest.param(
+            doctor.registry(Answer(IMAGE_HOST, None, 401, "Not Authorized"), None),
+            Verdict.FAIL,
+            ("[Unauthorized]", "force-refresh"),
+            id="revoked",
+        ),
+    ],
+)
+def test_image_checks(check: Check, verdict: Verdict, fragments: tuple[str, ...]) -> None:
+    assert check.verdict is verdict
+    text = f"{check.summary} {check.fix}"
+    for fragment in fragments:
+        assert fragment in text

@@ -1,15 +1,26 @@
 """`ecr-pull-secrets doctor [-n NS] [NAME] [--operator-service-account NS/NAME]`: is the setup sound?
+`ecr-pull-secrets doctor --image REF [-n NS]`: would a pod in NS pull REF?
 
 Runs outside the cluster with the user's kubeconfig and AWS credentials. Checks the AWS identity
 in effect, the CRDs, the operator's ServiceAccount and every RBAC permission it needs, and, given
 an EcrPullSecret, its conditions and whether a token can be had for each of its registries.
 Prints one ✓/✗ line per check, with a one-line fix under each ✗; exits 1 if any check failed.
 Never prints token material.
+
+With --image it walks what a kubelet does for a pod in NS (run as ServiceAccount `default`): which
+EcrPullSecret or ClusterEcrPullSecret writes a Secret for the image's registry there, whether the
+Secret holds that host and the ServiceAccount lists it, whose identity made the token, whether the
+registry accepts it (GET /v2/) and whether the manifest answers (HEAD). Without such a resource (or
+a cluster) it asks the registry with a token of your own AWS identity, as the operator's would be.
+The registry is reached as the operator reaches it: ECR_PULL_SECRETS_REGISTRY_ENDPOINTS
+(HOST=URL,...) and ECR_PULL_SECRETS_REGISTRY_CA_BUNDLE, and HTTPS_PROXY, are honoured.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +30,7 @@ from typing import Any
 from ecr_pull_secrets.aws.errors import AwsCallFailed
 from ecr_pull_secrets.aws.tokens import TokenSource, default_source
 from ecr_pull_secrets.kube.access import Access, NoCluster, current_namespace, service_account_user
-from ecr_pull_secrets.kube.client import KubeError
+from ecr_pull_secrets.kube.client import KubeError, Rest, api_path, new_api_client
 from ecr_pull_secrets.kube.permissions import OPERATOR_PERMISSIONS
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.fields import InvalidSpec
@@ -29,6 +40,9 @@ from ecr_pull_secrets.model.resource import Spec, parse_spec
 from ecr_pull_secrets.plan import doctor
 from ecr_pull_secrets.plan.doctor import Check
 from ecr_pull_secrets.plan.iam import InvalidPolicyRequest, ServiceAccount
+from ecr_pull_secrets.plan.verify import authorizations
+from ecr_pull_secrets.settings import ENV_PREFIX, parse_endpoints
+from ecr_pull_secrets.verify.registry import RegistryClient
 
 PROG = "ecr-pull-secrets doctor"
 CRDS = (f"{api.PLURAL}.{api.GROUP}", f"{api.CLUSTER_PLURAL}.{api.GROUP}")
@@ -37,7 +51,10 @@ OWNER = ("", "doctor")
 
 
 def run(args: argparse.Namespace) -> int:
-    """`args`: name (str or None), namespace (str or None), operator_service_account ("NS/NAME")."""
+    """`args`: name (str or None), namespace (str or None), operator_service_account ("NS/NAME"),
+    image (str or None)."""
+    if getattr(args, "image", None):
+        return run_image(args.image, args.namespace)
     try:
         account = ServiceAccount.parse(args.operator_service_account)
     except InvalidPolicyRequest as error:
@@ -159,3 +176,130 @@ def _tokens(source: TokenSource, spec: Spec, arn: str | None) -> Sequence[Check]
 
 def _kube_failed(what: str, error: KubeError) -> Check:
     return doctor.failed(f"{what}: {error}", "check your kubeconfig context and that you may read it")
+
+
+# -- doctor --image ----------------------------------------------------------------------------
+
+POD_SERVICE_ACCOUNT = "default"
+
+
+def run_image(reference: str, namespace: str | None) -> int:
+    try:
+        endpoints = parse_endpoints(
+            [e for e in os.environ.get(ENV_PREFIX + "REGISTRY_ENDPOINTS", "").split(",") if e]
+        )
+    except ValueError as error:
+        print(f"{PROG}: error: {ENV_PREFIX}REGISTRY_ENDPOINTS: {error}", file=sys.stderr)
+        return 2
+    client = RegistryClient(endpoints=endpoints, ca_bundle=os.environ.get(ENV_PREFIX + "REGISTRY_CA_BUNDLE"))
+    try:
+        Access.connect()  # for its verdict on the configuration
+        rest: Rest | str = Rest(new_api_client(pool_size=4))
+    except NoCluster as error:
+        rest = str(error)
+    checks = diagnose_image(rest, default_source(), client, namespace or current_namespace(), reference)
+    print(doctor.render(checks))
+    return doctor.exit_code(checks)
+
+
+def diagnose_image(
+    rest: Rest | str, source: TokenSource, client: RegistryClient, namespace: str, reference: str
+) -> list[Check]:
+    """`rest`: the cluster, or why there is none."""
+    parsed = doctor.parse_image(reference)
+    checks = [doctor.image(reference, parsed)]
+    if isinstance(parsed, str):
+        return checks
+    host = parsed.registry.host
+    if isinstance(rest, str):
+        checks.append(doctor.skipped(f"Kubernetes: {rest}; checking with your own AWS identity"))
+        return checks + _with_own_identity(source, client, parsed)
+    try:
+        covering = _covering(rest, namespace, host)
+    except KubeError as error:
+        return [*checks, _kube_failed(f"{api.KIND}s in {namespace}", error)]
+    checks.append(doctor.coverage(namespace, host, covering))
+    if not covering:
+        return checks + _with_own_identity(source, client, parsed)
+    return checks + _with_secret(rest, client, namespace, parsed, covering[0])
+
+
+def _with_secret(
+    rest: Rest, client: RegistryClient, namespace: str, image: doctor.Image, cover: doctor.Covering
+) -> list[Check]:
+    host, checks = image.registry.host, []
+    try:
+        secret = _get(rest, api_path("/api/v1", "namespaces", namespace, "secrets", cover.secret_name))
+        account = _get(
+            rest, api_path("/api/v1", "namespaces", namespace, "serviceaccounts", POD_SERVICE_ACCOUNT)
+        )
+    except KubeError as error:
+        return [_kube_failed(f"Secret and ServiceAccount in {namespace}", error)]
+    auths = authorizations(((secret or {}).get("data") or {}).get(api.SECRET_KEY, ""))
+    checks.append(doctor.secret(namespace, cover, host, None if secret is None else host in auths))
+    listed = None if account is None else cover.secret_name in _pull_secret_names(account)
+    checks.append(doctor.image_pull_secrets(namespace, POD_SERVICE_ACCOUNT, cover.secret_name, listed))
+    checks.append(doctor.token_identity(cover.identity))
+    if host not in auths:
+        return checks
+    return checks + _ask(client, image, auths[host], cover.identity)
+
+
+def _with_own_identity(source: TokenSource, client: RegistryClient, image: doctor.Image) -> list[Check]:
+    registry = image.registry
+    try:
+        arn = source.caller_arn(OPERATOR_CHAIN, registry.partition, OWNER)
+        credential, _ = source.authorization_token(
+            OPERATOR_CHAIN, registry.partition, registry.region, registry.public, OWNER, fips=registry.fips
+        )
+    except AwsCallFailed as error:
+        return [doctor.token_failed(registry.host, error.reason, error.message)]
+    auth = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
+    return [doctor.token_identity(arn, own=True), *_ask(client, image, auth, arn)]
+
+
+def _ask(client: RegistryClient, image: doctor.Image, auth: str, identity: str | None) -> list[Check]:
+    answers = client.check({image.registry.host: auth}, [image.image])
+    return [doctor.registry(answer, identity) for answer in answers]
+
+
+def _covering(rest: Rest, namespace: str, host: str) -> list[doctor.Covering]:
+    """Resources whose Secret in `namespace` is meant to hold `host`: namespaced ones of that
+    namespace, and cluster ones that have a Secret there."""
+    group = f"/apis/{api.GROUP}/{api.VERSION}"
+    found = []
+    namespaced = _get(rest, api_path(group, "namespaces", namespace, api.PLURAL)) or {}
+    cluster = _get(rest, api_path(group, api.CLUSTER_PLURAL)) or {}
+    for kind, items in ((api.KIND, namespaced), (api.CLUSTER_KIND, cluster)):
+        for body in items.get("items") or ():
+            meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+            if host not in (spec.get("registries") or ()):
+                continue
+            secret_name = str(spec.get("secretName") or meta.get("name"))
+            if kind == api.CLUSTER_KIND and not _owns(rest, namespace, secret_name, meta.get("uid")):
+                continue
+            identity = (body.get("status") or {}).get("identity")
+            found.append(doctor.Covering(kind, meta.get("name", ""), secret_name, identity))
+    return found
+
+
+def _owns(rest: Rest, namespace: str, secret_name: str, uid: str | None) -> bool:
+    secret = _get(rest, api_path("/api/v1", "namespaces", namespace, "secrets", secret_name))
+    owners = ((secret or {}).get("metadata") or {}).get("ownerReferences") or ()
+    return any(o.get("uid") == uid and o.get("controller") for o in owners)
+
+
+def _pull_secret_names(account: Mapping[str, Any]) -> set[str]:
+    return {str(entry.get("name")) for entry in account.get("imagePullSecrets") or ()}
+
+
+def _get(rest: Rest, path: str) -> dict[str, Any] | None:
+    """The object, or None when it does not exist."""
+    try:
+        return rest.request("GET", path, f"get {path}")
+    except KubeError as error:
+        if error.status == 404:
+            return None
+        raise
+    except OSError as error:
+        raise KubeError(0, f"API server unreachable ({type(error).__name__})", f"get {path}") from None

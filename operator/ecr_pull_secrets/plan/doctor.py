@@ -12,8 +12,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from ecr_pull_secrets.model import rules
 from ecr_pull_secrets.model.identity import Auth
+from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost
 from ecr_pull_secrets.model.timestamps import format_time
+from ecr_pull_secrets.plan import verify
 
 
 class Verdict(Enum):
@@ -182,6 +185,114 @@ def token_failed(host: str, reason: str, message: str) -> Check:
 
 def tokens_skipped(why: str) -> Check:
     return skipped(f"tokens not checked: {why}")
+
+
+# -- doctor --image: the path a kubelet takes to pull one image ---------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    registry: RegistryHost
+    image: str
+    """`repository:tag` or `repository@sha256:…`, as in spec.verify.images."""
+
+    def __str__(self) -> str:
+        return f"{self.registry.host}/{self.image}"
+
+
+@dataclass(frozen=True)
+class Covering:
+    """A resource whose Secret serves the image's registry in the namespace."""
+
+    kind: str
+    name: str
+    secret_name: str
+    identity: str | None
+    """status.identity: whose token the Secret holds."""
+
+
+def parse_image(reference: str) -> Image | str:
+    """HOST/REPOSITORY[:TAG|@sha256:…] (no tag: latest, as the kubelet pulls), or why not."""
+    host, _, rest = reference.strip().partition("/")
+    try:
+        registry = RegistryHost.parse(host)
+    except InvalidRegistryHost as error:
+        return str(error)
+    last = rest.rsplit("/", 1)[-1]
+    image = rest if "@" in rest or ":" in last else f"{rest}:latest"
+    if not rules.matches(rules.IMAGE_REFERENCE, image):
+        return f"{rest!r} is not REPOSITORY[:TAG] or REPOSITORY@sha256:<64 hex digits>"
+    return Image(registry, image)
+
+
+def image(reference: str, parsed: Image | str) -> Check:
+    if isinstance(parsed, str):
+        return failed(
+            f"image {reference}: {parsed}",
+            "write it as ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST)",
+        )
+    where = f"account {parsed.registry.account}, " if parsed.registry.account else ""
+    return passed(f"image {parsed}: {where}region {parsed.registry.region}")
+
+
+def coverage(namespace: str, host: str, covering: Sequence[Covering]) -> Check:
+    if not covering:
+        return failed(
+            f"no EcrPullSecret or ClusterEcrPullSecret writes a Secret for {host} in namespace {namespace}",
+            f"create an EcrPullSecret in {namespace} with spec.registries: [{host}] (or widen a "
+            "ClusterEcrPullSecret's namespaces); checked below with your own AWS identity instead",
+        )
+    listed = ", ".join(f"{c.kind} {c.name} (Secret {c.secret_name})" for c in covering)
+    return passed(f"{host} in namespace {namespace} is covered by {listed}")
+
+
+def secret(namespace: str, covering: Covering, host: str, holds: bool | None) -> Check:
+    """`holds`: None when the Secret is missing, else whether it has credentials for `host`."""
+    where = f"Secret {namespace}/{covering.secret_name}"
+    if holds is None:
+        return failed(
+            f"{where} does not exist",
+            f"see the {covering.kind}'s Ready condition (`kubectl describe` it) and the operator's logs",
+        )
+    if not holds:
+        return failed(f"{where} holds no credentials for {host}", f"add {host} to spec.registries")
+    return passed(f"{where} holds credentials for {host}")
+
+
+def image_pull_secrets(namespace: str, account: str, secret_name: str, listed: bool | None) -> Check:
+    """`listed`: None when the ServiceAccount is missing."""
+    where = f"ServiceAccount {namespace}/{account}"
+    if listed is None:
+        return failed(
+            f"{where} does not exist", "pods run as their ServiceAccount: create it or name another"
+        )
+    if not listed:
+        return failed(
+            f"{where} does not list {secret_name} in imagePullSecrets",
+            "set spec.serviceAccounts (names, selector or all: true) on the resource, or list the Secret "
+            "in the pod's imagePullSecrets",
+        )
+    return passed(f"{where} lists {secret_name} in imagePullSecrets")
+
+
+def token_identity(identity: str | None, *, own: bool = False) -> Check:
+    if identity is None:
+        return skipped("whose token: not recorded in status.identity yet")
+    return passed(f"token made by {identity}{' (your AWS identity)' if own else ''}")
+
+
+def registry(answer: verify.Answer, identity: str | None) -> Check:
+    """One request of the pull: GET /v2/ (the token is accepted), or the manifest HEAD."""
+    reason = verify.result(answer)
+    if reason == "OK":
+        what = (
+            f"manifest {answer.host}/{answer.image} answers"
+            if answer.image
+            else (f"{answer.host} accepts the token (GET /v2/)")
+        )
+        return passed(what)
+    what, fix = verify.explain(answer, reason, identity)
+    return failed(f"{what} [{reason}]", fix)
 
 
 # -- the report ------------------------------------------------------------------------------------
