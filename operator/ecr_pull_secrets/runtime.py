@@ -26,6 +26,7 @@ from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.settings import Settings
+from ecr_pull_secrets.verify.registry import RegistryClient
 
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer")
@@ -87,8 +88,17 @@ def run(config: Settings) -> int:
         events=_post_event,
         metrics=metrics,
         watched=config.namespaces,
+        verifier=RegistryClient(
+            endpoints=config.registry_endpoints,
+            ca_bundle=config.registry_ca_bundle,
+            record=metrics.verify_request,
+        )
+        if config.verify
+        else None,
+        verify_interval=config.verify_interval,
     )
     scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow, forget=reconciler.forget)
+    reconciler.kick = scheduler.kick
     kopf.run(
         registry=registry,
         memo=kopf.Memo(scheduler=scheduler, broker=broker, metrics=metrics, view=view),

@@ -18,17 +18,23 @@ from tests.harness.binaries import ensure_binaries
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube
 from tests.harness.operator_process import OperatorProcess
+from tests.harness.registry import Registry, missing_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "deploy" / "crds"
 
 # Time-compressed settings: the operator is the production binary with its floors lowered.
-FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s"]
+# Verification is off unless a test turns it on (`args=["--verify", ...]`): the ECR hosts most
+# tests name are not reachable from here, and their Events would be about that.
+FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s", "--no-verify"]
 # Most tests are about other things than the namespace policy: let everything through.
 ALLOW_ALL = {
     "operatorIdentity": {"namespaces": ["*"]},
     "assumeRoles": [{"namespaces": ["*"], "roleArns": ["arn:aws:iam::*:role/*"]}],
 }
+
+# The ECR host the harness registry answers for.
+REGISTRY_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 StartOperator = Callable[..., OperatorProcess]
 
@@ -64,6 +70,14 @@ def kube(control_plane: ControlPlane) -> Kube:
 def aws_session() -> Iterator[AwsEmulator]:
     with AwsEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def registry(aws_session: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A real registry answering as ECR for REGISTRY_HOST (see tests/harness/registry.py)."""
+    assert not missing_tools(), f"install the Debian packages {missing_tools()} (make registry-tools)"
+    with Registry(tmp_path_factory.mktemp("registry"), aws_session, hosts=[REGISTRY_HOST]) as started:
+        yield started
 
 
 @pytest.fixture

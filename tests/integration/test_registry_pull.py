@@ -16,7 +16,6 @@ import json
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,11 @@ import pytest
 from tests.harness import dockerconfig
 from tests.harness.aws_emulator import AwsEmulator
 from tests.harness.kube import Kube, wait_for
-from tests.harness.registry import Registry, missing_tools
+from tests.harness.registry import Registry
+from tests.integration.conftest import REGISTRY_HOST as EAST
 
-EAST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 APP, DENIED = "team/app", "team/denied"
 CONTENT = b"pulled with the operator's Secret\n"
-
-
-@pytest.fixture(scope="module")
-def registry(aws_session: AwsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    assert not missing_tools(), f"install the Debian packages {missing_tools()} (make registry-tools)"
-    with Registry(tmp_path_factory.mktemp("registry"), aws_session, hosts=[EAST]) as started:
-        yield started
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -30,9 +31,10 @@ from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, W
 from ecr_pull_secrets.model.policy import Policy
 from ecr_pull_secrets.model.registry import TokenGroup
 from ecr_pull_secrets.model.resource import Resource, Spec, parse_resource, parse_status
-from ecr_pull_secrets.plan import content, fanout, policy, renewal, status, targets
+from ecr_pull_secrets.plan import content, fanout, policy, renewal, status, targets, verify
 from ecr_pull_secrets.plan.fanout import SecretState
 from ecr_pull_secrets.plan.renewal import RenewalPolicy, Trigger
+from ecr_pull_secrets.plan.verify import Answer, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,16 @@ CONFLICT_RETRY = timedelta(seconds=30)
 
 class EventSink(Protocol):
     def __call__(self, body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None: ...
+
+
+class Verifier(Protocol):
+    def check(self, hosts: Mapping[str, str | None], images: Sequence[str]) -> list[Answer]:
+        """Blocking: host -> its `auth` value in the Secret; the answers of /v2/ and each manifest."""
+        ...
+
+
+# Verifications in flight at once, all resources together: a restart of thousands stays gentle.
+VERIFY_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ class Reconciler:
         events: EventSink,
         watched: tuple[str, ...] = (),
         metrics: Metrics | None = None,
+        verifier: Verifier | None = None,
+        verify_interval: timedelta = timedelta(hours=1),
     ) -> None:
         self._watched = watched
         self._secrets = secrets
@@ -102,6 +116,16 @@ class Reconciler:
         self._conflicts: dict[tuple[str, str], datetime] = {}
         self._metrics = metrics if metrics is not None else Metrics()
         self._series: dict[str, tuple[str, str, str]] = {}
+        self._verifier = verifier
+        self._verify_interval = verify_interval
+        self._verify_at: dict[str, datetime] = {}
+        """uid -> when its Secret is next verified (without a write before)."""
+        self._verified: dict[str, tuple[int, Verdict]] = {}
+        """uid -> (generation, verdict) of its last verification, until status says so."""
+        self._verifying: dict[str, asyncio.Task[None]] = {}
+        self._verify_slots = asyncio.Semaphore(VERIFY_CONCURRENCY)
+        self.kick: Callable[[str], None] = lambda uid: None
+        """Look at a resource again (the scheduler's kick): a verification has finished."""
 
     def forget(self, uid: str) -> None:
         self._release_chain(uid)
@@ -112,6 +136,11 @@ class Reconciler:
             self._metrics.forget(*series)
         for key in [k for k in self._conflicts if k[0] == uid]:
             del self._conflicts[key]
+        self._verify_at.pop(uid, None)
+        self._verified.pop(uid, None)
+        task = self._verifying.pop(uid, None)
+        if task is not None:
+            task.cancel()
 
     def _release_chain(self, uid: str) -> None:
         """The resource uses no credential chain any more: it leaves its namespace's quota."""
@@ -162,7 +191,7 @@ class Reconciler:
 
         base: dict[str, Any] | None = None
         failures: list[status.NamespaceFailure] = []
-        attempted = False
+        attempted = written = False
         if decision.due(now):
             assert decision.trigger is not None
             held = self._current(resource)
@@ -181,6 +210,7 @@ class Reconciler:
             else:
                 failed_writes = await self._write_all(body, resource, held, write_to, now)
                 failures += failed_writes
+                written = len(failed_writes) < len(write_to)
                 # A new token counts as issued once some Secret holds it (or none is wanted).
                 if held.expires_at != resource.status.expires_at and (
                     len(failed_writes) < len(write_to) or not write_to
@@ -204,6 +234,7 @@ class Reconciler:
         await self._write_status(
             body, resource, len(namespaces), sorted(failures, key=_by_namespace), base, now
         )
+        self._maybe_verify(body, resource, namespaces, written=written, now=now)
 
         if base is None:  # neither renewed nor failed: the schedule in status stands
             next_at = resource.status.renewal_time if decision.due(now) else decision.at
@@ -526,6 +557,87 @@ class Reconciler:
                 self._resources.release_unwritable, *ref, finalizers, meta["resourceVersion"]
             )
 
+    # -- verification: does the Secret pull? ------------------------------------------------
+
+    def _maybe_verify(
+        self,
+        body: Mapping[str, Any],
+        resource: Resource,
+        namespaces: list[str],
+        *,
+        written: bool,
+        now: datetime,
+    ) -> None:
+        """In the background, never delaying a write: after one, when the spec changed, and every
+        verify interval. Changes only the Verified condition (through the next pass's status)."""
+        uid = resource.uid
+        if self._verifier is None or uid in self._verifying:
+            return
+        last = self._verified.get(uid)
+        due_at = self._verify_at.get(uid)
+        if due_at is None:  # first sight: unverified now; verified before a restart, spread out
+            current = _condition(body, status.VERIFIED)
+            spread = self._verify_interval * (zlib.crc32(uid.encode()) % 1000 / 1000)
+            fresh = current and current.get("observedGeneration") == resource.generation
+            due_at = now + spread if fresh else now
+        if not (written or due_at <= now or (last is not None and last[0] != resource.generation)):
+            self._verify_at[uid] = due_at
+            return
+        secret = next(
+            (
+                s
+                for ns in namespaces
+                if (s := self._view.secret(ns, resource.spec.secret_name)) and s.controller_uid == uid
+            ),
+            None,
+        )
+        if secret is None:
+            return  # nothing to verify yet; the next pass looks again
+        auths = verify.authorizations(secret.data.get(api.SECRET_KEY, ""))
+        hosts = {r.host: auths.get(r.host) for r in resource.spec.registries}
+        held = self._held.get(uid)
+        identity = held.identity if held else (body.get("status") or {}).get("identity")
+        self._verify_at[uid] = now + self._verify_interval
+        self._verifying[uid] = asyncio.create_task(
+            self._verify(uid, resource.generation, hosts, resource.spec.verify_images, identity),
+            name=f"verify/{uid}",
+        )
+
+    async def _verify(
+        self,
+        uid: str,
+        generation: int,
+        hosts: Mapping[str, str | None],
+        images: Sequence[str],
+        identity: str | None,
+    ) -> None:
+        assert self._verifier is not None
+        try:
+            async with self._verify_slots:
+                answers = await asyncio.to_thread(self._verifier.check, hosts, images)
+        finally:
+            done = self._verifying.pop(uid, None) is not None
+        if done:  # not forgotten meanwhile
+            self._verified[uid] = (generation, verify.judge(answers, identity))
+            self.kick(uid)
+
+    def _with_verified(
+        self, body: Mapping[str, Any], resource: Resource, patch: dict[str, Any], now: datetime
+    ) -> None:
+        """Adds the last verification's verdict to a status patch; a Warning Event when it turns False."""
+        last = self._verified.get(resource.uid)
+        if last is None:
+            return
+        verdict = last[1]
+        conditions = patch.get("conditions", resource.status.conditions)
+        patch["conditions"] = status.verified(
+            conditions, verdict.ok, verdict.reason, verdict.message, resource.generation, now
+        )
+        before = _condition(body, status.VERIFIED) or {}
+        if not verdict.ok and (before.get("status"), before.get("reason")) != ("False", verdict.reason):
+            self._events(body, type="Warning", reason=verdict.reason, message=verdict.message)
+            log.warning("%s: not verified: %s", _ref(resource), verdict.message)
+
     # -- status and Events -------------------------------------------------------------------
 
     async def _issued(
@@ -570,6 +682,7 @@ class Reconciler:
         now: datetime,
     ) -> None:
         patch = status.fanout(resource, targets=targeted, failures=failures, base=base, now=now)
+        self._with_verified(body, resource, patch, now)
         current = body.get("status") or {}
         if all(current.get(key) == value for key, value in patch.items()):
             return  # nothing new: a restart with everything fresh writes nothing
@@ -623,6 +736,9 @@ class Reconciler:
     def _next_look(self, resource: Resource, decision: renewal.Decision, now: datetime) -> datetime | None:
         """The plan's next time, or sooner if a conflicting namespace is due for another look."""
         retries = [at for (uid, _), at in self._conflicts.items() if uid == resource.uid and at > now]
+        verify_at = self._verify_at.get(resource.uid)
+        if verify_at is not None and verify_at > now:
+            retries.append(verify_at)
         candidates = [t for t in (decision.at if decision.at > now else None, *retries) if t is not None]
         if decision.trigger is None or not decision.due(now):
             return min(candidates, default=None)
@@ -654,6 +770,11 @@ def _decoded(data: Mapping[str, str], key: str) -> str | None:
         return base64.b64decode(data[key], validate=True).decode()
     except (KeyError, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         return None
+
+
+def _condition(body: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    conditions = (body.get("status") or {}).get("conditions") or ()
+    return next((c for c in conditions if c.get("type") == type_), None)
 
 
 def _without(items: list[str], item: str) -> list[str]:
