@@ -148,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
     parser.add_argument(
         "--registry-endpoint",
         action="append",
-        default=[e for e in default("REGISTRY_ENDPOINTS", "").split(",") if e],
+        default=[e for e in default("REGISTRY_ENDPOINT", "").split(",") if e],
         dest="registry_endpoints",
         metavar="HOST=URL",
         help="verify HOST at URL (https://ADDRESS[:PORT]) instead, e.g. a private endpoint (repeatable)",

@@ -83,7 +83,7 @@ def doctor_image(
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "KUBECONFIG": str(control_plane.kubeconfig),
-            "ECR_PULL_SECRETS_REGISTRY_ENDPOINTS": f"{EAST}={registry.endpoint}",
+            "ECR_PULL_SECRETS_REGISTRY_ENDPOINT": f"{EAST}={registry.endpoint}",
             "ECR_PULL_SECRETS_REGISTRY_CA_BUNDLE": str(registry.ca_file),
         }
     )

@@ -12,7 +12,7 @@ EcrPullSecret or ClusterEcrPullSecret writes a Secret for the image's registry t
 Secret holds that host and the ServiceAccount lists it, whose identity made the token, whether the
 registry accepts it (GET /v2/) and whether the manifest answers (HEAD). Without such a resource (or
 a cluster) it asks the registry with a token of your own AWS identity, as the operator's would be.
-The registry is reached as the operator reaches it: ECR_PULL_SECRETS_REGISTRY_ENDPOINTS
+The registry is reached as the operator reaches it: ECR_PULL_SECRETS_REGISTRY_ENDPOINT
 (HOST=URL,...) and ECR_PULL_SECRETS_REGISTRY_CA_BUNDLE, and HTTPS_PROXY, are honoured.
 """
 
@@ -186,10 +186,10 @@ POD_SERVICE_ACCOUNT = "default"
 def run_image(reference: str, namespace: str | None) -> int:
     try:
         endpoints = parse_endpoints(
-            [e for e in os.environ.get(ENV_PREFIX + "REGISTRY_ENDPOINTS", "").split(",") if e]
+            [e for e in os.environ.get(ENV_PREFIX + "REGISTRY_ENDPOINT", "").split(",") if e]
         )
     except ValueError as error:
-        print(f"{PROG}: error: {ENV_PREFIX}REGISTRY_ENDPOINTS: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {ENV_PREFIX}REGISTRY_ENDPOINT: {error}", file=sys.stderr)
         return 2
     client = RegistryClient(endpoints=endpoints, ca_bundle=os.environ.get(ENV_PREFIX + "REGISTRY_CA_BUNDLE"))
     try:

@@ -92,7 +92,7 @@ def explain(answer: Answer, reason: str, identity: str | None) -> tuple[str, str
     """(what the registry said, what to fix) for a failing answer."""
     host, image = answer.host, answer.image
     asked = f"{host}/{image}" if image else f"{host} (GET /v2/)"
-    said = f": {_bounded(answer.error)}" if answer.error else ""
+    said = f": {_bounded(answer.error).rstrip('.')}" if answer.error else ""
     fixes = {
         "Forbidden": (
             f"{asked}: 403, pull denied{said}",
