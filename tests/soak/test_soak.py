@@ -65,7 +65,7 @@ SELECTOR = "app.kubernetes.io/managed-by=ecr-pull-secret-operator"
 EAST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 WEST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SYDNEY = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"
-FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s"]
+FAST = ["--min-renewal-interval", "1s", "--backoff-base", "1s", "--backoff-cap", "4s", "--no-verify"]
 ALLOW_ALL = {
     "operatorIdentity": {"namespaces": ["*"]},
     "assumeRoles": [{"namespaces": ["*"], "roleArns": ["arn:aws:iam::*:role/*"]}],

@@ -22,8 +22,8 @@ PROG = "ecr-pull-secrets iam-policy"
 
 
 def run(args: argparse.Namespace) -> int:
-    """`args`: registries, repositories, pull_through_cache (lists of str), service_account, oidc_provider (str or None), audience (str or None: the default) and
-    output ("json")."""
+    """`args`: registries, repositories, pull_through_cache (lists of str), service_account,
+    oidc_provider (str or None), audience (str or None: the default) and output ("json")."""
     if (args.service_account is None) != (args.oidc_provider is None):
         return _fail("--trust-service-account and --oidc-provider go together: give both or neither")
     try:

@@ -644,9 +644,10 @@ class Reconciler:
         self, body: Mapping[str, Any], resource: Resource, held: Held, trigger: Trigger, now: datetime
     ) -> dict[str, Any]:
         spec = resource.spec
+        # Whole seconds, as status records it: the metric says the same time from the first scrape.
         renew_at = renewal.renewal_time(
             held.issued_at, held.expires_at, spec.renew_before, resource.uid, self._policy
-        )
+        ).replace(microsecond=0)
         issued = status.Issued(
             secret_name=spec.secret_name,
             registries=len(spec.registries),
