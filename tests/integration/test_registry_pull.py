@@ -76,8 +76,8 @@ def test_the_secret_pulls_when_fresh_and_renewed_and_not_once_expired(
     pushed: Pushed,
     tmp_path: Path,
 ) -> None:
-    registry, digest = pushed.registry, pushed.digest
     """15 s tokens, renewed a third of their life (5 s) ahead."""
+    registry, digest = pushed.registry, pushed.digest
     aws.token_lifetime = 15
     kube.create_eps(namespace, "app", {"registries": [EAST], "secretName": "app-ecr"})
     first = wait_for("the pull Secret", lambda: kube.get_secret(namespace, "app-ecr"), timeout=10)
