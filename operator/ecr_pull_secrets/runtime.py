@@ -16,11 +16,13 @@ from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
-from ecr_pull_secrets.handlers.reconciler import Reconciler, latest_attempt
-from ecr_pull_secrets.handlers.scheduling import Scheduler
-from ecr_pull_secrets.handlers.view import ClusterView
+from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.queue import WorkQueue
+from ecr_pull_secrets.handlers.reconciler import Reconciler
+from ecr_pull_secrets.handlers.sync import CacheSync
 from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, new_api_client
 from ecr_pull_secrets.kube.discovery import Discovery
+from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
@@ -39,7 +41,6 @@ def utcnow() -> datetime:
 def run(config: Settings) -> int:
     _configure_logging(config)
     registry = kopf.OperatorRegistry()
-    watch.register(registry)
 
     # kopf authenticates the same way as our own client: in-cluster first, then kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
@@ -65,7 +66,7 @@ def run(config: Settings) -> int:
     startup.register(
         registry, Discovery(api_client), startup.watched_kinds(config.peering, not config.namespaces)
     )
-    view = ClusterView()
+    cache = ClusterCache()
     service_accounts = ServiceAccounts(api_client)
     pace = RateLimiter(config.aws_rate_limit)  # every AWS request, retries included
     resolver = SessionResolver(service_accounts.mint_token, pace, utcnow, metrics=metrics)
@@ -81,7 +82,7 @@ def run(config: Settings) -> int:
         service_accounts=service_accounts,
         resources=Resources(api_client),
         broker=broker,
-        view=view,
+        cache=cache,
         renewal_policy=config.renewal,
         namespace_policy=config.policy,
         clock=utcnow,
@@ -97,11 +98,26 @@ def run(config: Settings) -> int:
         else None,
         verify_interval=config.verify_interval,
     )
-    scheduler = Scheduler(reconciler.reconcile, latest_attempt, utcnow, forget=reconciler.forget)
-    reconciler.kick = scheduler.kick
+
+    async def work(uid: str) -> datetime | None:
+        body = cache.resource(uid)
+        return None if body is None else (await reconciler.reconcile(body)).wake_at
+
+    queue = WorkQueue(
+        work, clock=utcnow, consumers=config.workers, describe=lambda uid: _describe(cache, uid)
+    )
+    reconciler.kick = queue.add
+    watch.register(
+        registry,
+        cache=cache,
+        sync=CacheSync(cache, Listing(api_client), queue.add, config.namespaces),
+        queue=queue,
+        forget=reconciler.forget,
+        relist_interval=config.relist_interval,
+    )
     kopf.run(
         registry=registry,
-        memo=kopf.Memo(scheduler=scheduler, broker=broker, metrics=metrics, view=view),
+        memo=kopf.Memo(queue=queue, broker=broker, metrics=metrics, cache=cache),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint,
@@ -110,6 +126,13 @@ def run(config: Settings) -> int:
         priority=config.peering_priority,
     )
     return 0
+
+
+def _describe(cache: ClusterCache, uid: str) -> str:
+    body = cache.resource(uid) or {}
+    meta = body.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{body.get('kind', 'resource')} {where}{meta.get('name', uid)}"
 
 
 def _post_event(body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:

@@ -45,6 +45,8 @@ class Settings:
     verify: bool = True
     """Check after each write, and every verify_interval, that the Secret pulls (Verified)."""
     verify_interval: timedelta = timedelta(hours=1)
+    relist_interval: timedelta = timedelta(minutes=10)
+    """How often the caches are checked against metadata-only lists (a watch may miss a delete)."""
     registry_endpoints: Mapping[str, str] = field(default_factory=dict)
     """Registry host -> https://ADDRESS[:PORT] to connect to instead (private endpoints, tests)."""
     registry_ca_bundle: str | None = None
@@ -146,6 +148,11 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         help="how often a resource's Secret is verified again between writes (default 1h)",
     )
     parser.add_argument(
+        "--relist-interval",
+        default=default("RELIST_INTERVAL", "10m"),
+        help="how often the caches are checked against a metadata-only list (default 10m)",
+    )
+    parser.add_argument(
         "--registry-endpoint",
         action="append",
         default=[e for e in default("REGISTRY_ENDPOINT", "").split(",") if e],
@@ -183,6 +190,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         metrics_address=args.metrics_address,
         verify=args.verify,
         verify_interval=parse_duration(args.verify_interval),
+        relist_interval=parse_duration(args.relist_interval),
         registry_endpoints=parse_endpoints(args.registry_endpoints),
         registry_ca_bundle=args.registry_ca_bundle,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from ecr_pull_secrets.model.cluster import (
     secret_view,
     service_account_view,
 )
+from ecr_pull_secrets.model.dockerconfig import digest
 
 
 def test_added_pull_secrets_annotation() -> None:
@@ -136,8 +138,11 @@ def test_secret_view_controller(body: dict[str, Any], controller_uid: str | None
 
 def test_secret_view_fields() -> None:
     body = secret(
-        labels={"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"},
-        annotations={"ecr.pullsecrets.dev/expires-at": "2025-03-01T20:00:00Z"},
+        labels={"app.kubernetes.io/managed-by": "ecr-pull-secret-operator", "team": "b"},
+        annotations={
+            "ecr.pullsecrets.dev/expires-at": "2025-03-01T20:00:00Z",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        },
         ownerReferences=[{**OURS, "uid": "u-1", "controller": True}],
     )
 
@@ -149,9 +154,10 @@ def test_secret_view_fields() -> None:
         controller_uid="u-1",
         resource_version="41",
         controller="ClusterEcrPullSecret shared",
-        labels={"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"},
+        managed=True,
         annotations={"ecr.pullsecrets.dev/expires-at": "2025-03-01T20:00:00Z"},
-        data={".dockerconfigjson": "e30="},
+        content_ok=False,
+        hosts=frozenset(),
     )
 
 
@@ -161,14 +167,24 @@ def test_secret_view_of_a_sparse_body() -> None:
     )
 
 
-def test_secret_view_copies_its_maps() -> None:
-    body = secret(labels={"a": "1"})
+def test_secret_view_summarises_its_data_and_keeps_none_of_it() -> None:
+    data = base64.b64encode(b'{"auths":{"a.example":{"username":"AWS","password":"p"}}}').decode()
+    body = secret(annotations={"ecr.pullsecrets.dev/content-sha256": digest({".dockerconfigjson": data})})
+    body["data"] = {".dockerconfigjson": data}
 
     view = secret_view(body)
-    body["metadata"]["labels"]["a"] = "2"
-    body["data"][".dockerconfigjson"] = "changed"
+    body["metadata"]["annotations"]["ecr.pullsecrets.dev/content-sha256"] = "0" * 64
 
-    assert (view.labels, view.data) == ({"a": "1"}, {".dockerconfigjson": "e30="})
+    assert (view.content_ok, view.hosts) == (True, {"a.example"})
+    assert data not in repr(view)
+    assert not hasattr(view, "data")
+
+
+def test_secret_view_sees_edited_data() -> None:
+    body = secret(annotations={"ecr.pullsecrets.dev/content-sha256": digest({".dockerconfigjson": "e30="})})
+    body["data"] = {".dockerconfigjson": base64.b64encode(b'{"auths":{}}').decode()}
+
+    assert not secret_view(body).content_ok
 
 
 def test_secret_view_hides_data_from_repr() -> None:

@@ -11,13 +11,12 @@ import pytest
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.dockerconfig import digest, registries_in
 from ecr_pull_secrets.plan.content import (
     Owner,
     desired_secret,
-    digest,
     dockerconfigjson,
     is_controlled_by,
-    registries_in,
     tokens_in,
 )
 from tests.unit.factories import ago, later

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +24,7 @@ EXPIRES_AT = later(hours=8)
 TOKEN = Credential("AWS", "token-1")
 
 
-def written(hosts: tuple[str, ...] = (US, EU), uid: str = UID) -> SecretView:
+def written_body(hosts: tuple[str, ...] = (US, EU), uid: str = UID) -> dict[str, Any]:
     """What the operator wrote into team-b for a ClusterEcrPullSecret, as the watch reports it."""
     body: dict[str, Any] = desired_secret(
         name="pull",
@@ -35,27 +36,35 @@ def written(hosts: tuple[str, ...] = (US, EU), uid: str = UID) -> SecretView:
         chain_key="chain-1",
     )
     body["metadata"] |= {"uid": "secret-uid-1", "resourceVersion": "41"}
-    return secret_view(body)
+    return body
+
+
+def written(hosts: tuple[str, ...] = (US, EU), uid: str = UID) -> SecretView:
+    return secret_view(written_body(hosts, uid))
 
 
 FRESH = written()
 
 
-def with_annotation(key: str, value: str | None) -> SecretView:
-    annotations = {k: v for k, v in FRESH.annotations.items() if k != key}
+def edited(part: str, key: str, value: str | None) -> SecretView:
+    """FRESH as the watch reports it after someone set (or removed) one label, annotation or data key."""
+    body = written_body()
+    holder = body["metadata"].setdefault(part, {}) if part != "data" else body["data"]
+    holder.pop(key, None)
     if value is not None:
-        annotations[key] = value
-    return replace(FRESH, annotations=annotations)
+        holder[key] = value
+    return secret_view(body)
+
+
+def with_annotation(key: str, value: str | None) -> SecretView:
+    return edited("annotations", key, value)
 
 
 def with_label(key: str, value: str | None) -> SecretView:
-    found = {k: v for k, v in FRESH.labels.items() if k != key}
-    if value is not None:
-        found[key] = value
-    return replace(FRESH, labels=found)
+    return edited("labels", key, value)
 
 
-EDITED_DATA = {api.SECRET_KEY: dockerconfigjson({US: Credential("AWS", "planted")})}
+EDITED_DATA = base64.b64encode(dockerconfigjson({US: Credential("AWS", "planted")}).encode()).decode()
 
 
 @pytest.mark.parametrize(
@@ -103,9 +112,15 @@ EDITED_DATA = {api.SECRET_KEY: dockerconfigjson({US: Credential("AWS", "planted"
             id="managed-by-other",
         ),
         pytest.param(
-            replace(FRESH, data=EDITED_DATA), (US, EU), EXPIRES_AT, SecretState.STALE, id="data-edited"
+            edited("data", api.SECRET_KEY, EDITED_DATA),
+            (US, EU),
+            EXPIRES_AT,
+            SecretState.STALE,
+            id="data-edited",
         ),
-        pytest.param(replace(FRESH, data={}), (US, EU), EXPIRES_AT, SecretState.STALE, id="data-emptied"),
+        pytest.param(
+            edited("data", api.SECRET_KEY, None), (US, EU), EXPIRES_AT, SecretState.STALE, id="data-emptied"
+        ),
         pytest.param(
             with_annotation(api.CONTENT_DIGEST_ANNOTATION, None),
             (US, EU),
@@ -152,9 +167,10 @@ def test_fresh_secret_fixture_is_what_the_operator_writes() -> None:
     """Guards the table above: FRESH really carries every mark examine looks at."""
     assert FRESH.controller_uid == UID
     assert FRESH.type == "kubernetes.io/dockerconfigjson"
-    assert FRESH.labels == {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"}
+    assert FRESH.managed
     assert FRESH.annotations["ecr.pullsecrets.dev/expires-at"] == "2025-03-01T20:00:00Z"
-    assert len(FRESH.annotations["ecr.pullsecrets.dev/content-sha256"]) == 64
+    assert FRESH.content_ok
+    assert FRESH.hosts == {US, EU}
 
 
 # -- account_changes ---------------------------------------------------------------------------

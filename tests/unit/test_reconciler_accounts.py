@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Collection
 from typing import Any, cast
 
+from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.reconciler import Reconciler
-from ecr_pull_secrets.handlers.view import ALL, ClusterView
+from ecr_pull_secrets.kube.secrets import ExistingSecret
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import NamespaceView, ServiceAccountView, secret_view
+from ecr_pull_secrets.model.cluster import NamespaceView, SecretView, ServiceAccountView, secret_view
 from ecr_pull_secrets.model.credential import Credential
 from ecr_pull_secrets.model.policy import Policy
 from ecr_pull_secrets.model.timestamps import format_time
@@ -23,10 +24,6 @@ from tests.unit.factories import GENERATION, HOST, NOW, ago, later
 
 UID_A = "uid-resource-a"
 EXPIRES_AT = later(hours=8)
-
-
-class FakeIndex(dict[Any, list[Any]]):
-    pass
 
 
 class FakeServiceAccounts:
@@ -43,11 +40,33 @@ class FakeServiceAccounts:
 
 
 class FakeResources:
-    def __init__(self) -> None:
-        self.status_patches: list[dict[str, Any]] = []
+    """Answers a status patch as the API server does: the object with the patch merged in."""
 
-    def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.status_patches: list[dict[str, Any]] = []
+        self._body = body
+
+    def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         self.status_patches.append(patch)
+        meta = self._body["metadata"]
+        version = str(int(meta["resourceVersion"]) + 1)
+        self._body = {
+            **self._body,
+            "metadata": {**meta, "resourceVersion": version},
+            "status": {**self._body["status"], **patch},
+        }
+        return self._body
+
+
+class FakeSecrets:
+    """Reads of the resource's own Secret (verification reads its data); no writes."""
+
+    def __init__(self, *secrets: dict[str, Any]) -> None:
+        self._secrets = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
+
+    def get(self, namespace: str, name: str) -> ExistingSecret | None:
+        found = self._secrets.get((namespace, name))
+        return None if found is None else ExistingSecret(found["metadata"], found["type"], found["data"])
 
     def set_finalizers(self, *args: Any) -> None:
         raise AssertionError("the finalizer is already in place")
@@ -88,7 +107,7 @@ def body_of_a(service_accounts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def secret_of_a() -> Any:
+def secret_body_of_a() -> dict[str, Any]:
     written: dict[str, Any] = desired_secret(
         name="pull",
         namespace="team-a",
@@ -99,39 +118,36 @@ def secret_of_a() -> Any:
         chain_key="chain",
     )
     written["metadata"] |= {"uid": "secret-a", "resourceVersion": "7"}
-    return secret_view(written)
+    return written
+
+
+def secret_of_a() -> SecretView:
+    return secret_view(secret_body_of_a())
 
 
 def run_pass(
     service_accounts: dict[str, Any], accounts: list[ServiceAccountView]
 ) -> list[tuple[str, str, str]]:
     mine = secret_of_a()
-    view = ClusterView()
-    by_namespace: dict[Any, list[Any]] = {ALL: accounts}
+    cache = ClusterCache()
+    for namespace in ("team-a", "team-b"):
+        cache.put_namespace(NamespaceView(namespace))
+    cache.put_secret(mine)
     for account in accounts:
-        by_namespace.setdefault(account.namespace, []).append(account)
-    view.bind(
-        {
-            "ecr_namespaces": FakeIndex({ALL: [NamespaceView("team-a"), NamespaceView("team-b")]}),
-            "ecr_secrets": FakeIndex({("team-a", "pull"): [mine]}),
-            "ecr_secrets_by_owner": FakeIndex({UID_A: [mine]}),
-            "ecr_service_accounts": FakeIndex(by_namespace),
-        }
-    )
+        cache.put_account(account)
     patched = FakeServiceAccounts()
     reconciler = Reconciler(
         secrets=cast(Any, Untouched()),
         service_accounts=cast(Any, patched),
-        resources=cast(Any, FakeResources()),
+        resources=cast(Any, FakeResources(body_of_a(service_accounts))),
         broker=cast(Any, Untouched()),
-        view=view,
+        cache=cache,
         renewal_policy=RenewalPolicy(),
         namespace_policy=Policy(),
         clock=lambda: NOW,
         events=lambda *args, **kwargs: None,
     )
-    outcome = asyncio.run(reconciler.reconcile(body_of_a(service_accounts)))
-    assert outcome.attempted_at is None, "nothing was due: the fakes above were not asked for tokens"
+    asyncio.run(reconciler.reconcile(body_of_a(service_accounts)))
     return sorted(patched.calls)
 
 

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.reconciler import Reconciler
-from ecr_pull_secrets.handlers.view import ALL, ClusterView
 from ecr_pull_secrets.model.cluster import NamespaceView
 from ecr_pull_secrets.model.policy import Policy
 from ecr_pull_secrets.plan.renewal import RenewalPolicy
@@ -18,11 +18,12 @@ from ecr_pull_secrets.plan.verify import Answer
 from tests.unit.factories import HOST, NOW
 from tests.unit.test_reconciler_accounts import (
     UID_A,
-    FakeIndex,
     FakeResources,
+    FakeSecrets,
     FakeServiceAccounts,
     Untouched,
     body_of_a,
+    secret_body_of_a,
     secret_of_a,
 )
 
@@ -46,24 +47,18 @@ def test_verification_runs_beside_the_pass_and_sets_only_verified() -> None:
     body["status"]["identity"] = "arn:aws:sts::123456789012:assumed-role/r/s"
     body["status"]["conditions"] = [{"type": "Ready", "status": "True", "reason": "Issued", "message": "m"}]
     mine = secret_of_a()
-    view = ClusterView()
-    view.bind(
-        {
-            "ecr_namespaces": FakeIndex({ALL: [NamespaceView("team-a")]}),
-            "ecr_secrets": FakeIndex({("team-a", "pull"): [mine]}),
-            "ecr_secrets_by_owner": FakeIndex({UID_A: [mine]}),
-            "ecr_service_accounts": FakeIndex({ALL: []}),
-        }
-    )
-    resources, registry = FakeResources(), BlockedRegistry()
+    cache = ClusterCache()
+    cache.put_namespace(NamespaceView("team-a"))
+    cache.put_secret(mine)
+    resources, registry = FakeResources(body), BlockedRegistry()
     events: list[tuple[str, str, str]] = []
     kicked: list[str] = []
     reconciler = Reconciler(
-        secrets=cast(Any, Untouched()),
+        secrets=cast(Any, FakeSecrets(secret_body_of_a())),
         service_accounts=cast(Any, FakeServiceAccounts()),
         resources=cast(Any, resources),
         broker=cast(Any, Untouched()),
-        view=view,
+        cache=cache,
         renewal_policy=RenewalPolicy(),
         namespace_policy=Policy(),
         clock=lambda: NOW,

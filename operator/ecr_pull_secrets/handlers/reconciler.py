@@ -18,13 +18,14 @@ from typing import Any, Protocol
 
 from ecr_pull_secrets.aws.broker import TokenBroker, TokenKey
 from ecr_pull_secrets.aws.errors import AwsCallFailed
-from ecr_pull_secrets.handlers.view import ClusterView
+from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.cluster import secret_view, service_account_view
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
 from ecr_pull_secrets.model.fields import InvalidSpec
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, StaticKeys, WebIdentity, session_tags
@@ -60,8 +61,6 @@ VERIFY_CONCURRENCY = 8
 class Outcome:
     wake_at: datetime | None
     """When to look at the resource again; None waits for the next change."""
-    attempted_at: datetime | None = None
-    """Set when this pass wrote an attempt into status, so the caller can wait for its echo."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Reconciler:
         service_accounts: ServiceAccounts,
         resources: Resources,
         broker: TokenBroker,
-        view: ClusterView,
+        cache: ClusterCache,
         renewal_policy: RenewalPolicy,
         namespace_policy: Policy,
         clock: Callable[[], datetime],
@@ -103,7 +102,7 @@ class Reconciler:
         self._service_accounts = service_accounts
         self._resources = resources
         self._broker = broker
-        self._view = view
+        self._cache = cache
         self._policy = renewal_policy
         self._namespace_policy = namespace_policy
         self._clock = clock
@@ -161,7 +160,7 @@ class Reconciler:
             self._release_chain(body["metadata"]["uid"])
             await self._report_rejected(body, "InvalidSpec", str(error), now)
             return Outcome(wake_at=None)
-        home = self._view.namespace(resource.namespace) if resource.namespace else None
+        home = self._cache.namespace(resource.namespace) if resource.namespace else None
         if home is not None and home.terminating:
             # Its namespace is going, and the resource with it: a write there can only be refused.
             return Outcome(wake_at=None)
@@ -177,11 +176,13 @@ class Reconciler:
 
     async def _reconcile(self, body: Mapping[str, Any], resource: Resource, now: datetime) -> Outcome:
         spec, uid = resource.spec, resource.uid
-        namespaces = targets.target_namespaces(resource, self._view.namespaces(), self._watched)
+        # A namespaced resource serves its own namespace: the cluster's namespaces are not read.
+        every = self._cache.namespaces() if resource.spec.scope is not None else ()
+        namespaces = targets.target_namespaces(resource, every, self._watched)
         hosts = [r.host for r in spec.registries]
         states = {
             ns: fanout.examine(
-                self._view.secret(ns, spec.secret_name), uid, hosts, resource.status.expires_at
+                self._cache.secret(ns, spec.secret_name), uid, hosts, resource.status.expires_at
             )
             for ns in namespaces
         }
@@ -191,7 +192,7 @@ class Reconciler:
 
         base: dict[str, Any] | None = None
         failures: list[status.NamespaceFailure] = []
-        attempted = written = False
+        written = False
         if decision.due(now):
             assert decision.trigger is not None
             held = self._current(resource)
@@ -206,7 +207,6 @@ class Reconciler:
                 failed = _failure(error)
                 self._metrics.renewal("failure", failed.reason, time.monotonic() - started)
                 base = await self._failed(body, resource, failed, now)
-                attempted = True
             else:
                 failed_writes = await self._write_all(body, resource, held, write_to, now)
                 failures += failed_writes
@@ -218,7 +218,6 @@ class Reconciler:
                     base = await self._issued(body, resource, held, decision.trigger, now)
                     reason = base["conditions"][0]["reason"]
                     self._metrics.renewal("success", reason, time.monotonic() - started)
-                    attempted = True
         failures += [
             status.NamespaceFailure(ns, "SecretConflict", self._taken_message(resource, ns))
             for ns, state in states.items()
@@ -239,8 +238,7 @@ class Reconciler:
         if base is None:  # neither renewed nor failed: the schedule in status stands
             next_at = resource.status.renewal_time if decision.due(now) else decision.at
             self._schedule(resource, resource.status.expires_at, next_at)
-        wake = self._next_look(resource, decision, now)
-        return Outcome(wake_at=wake, attempted_at=now.replace(microsecond=0) if attempted else None)
+        return Outcome(wake_at=self._next_look(resource, decision, now))
 
     def _schedule(self, resource: Resource, expires_at: datetime | None, renewal_at: datetime | None) -> None:
         """Export when the resource's Secrets expire and when it is next renewed (or retried)."""
@@ -265,7 +263,7 @@ class Reconciler:
         def accept(token: RegistryToken) -> bool:
             return renewal.acceptable(token, now, spec.renew_before, self._policy)
 
-        reusable = await self._reusable(resource, chain)
+        reusable = await self._reusable(resource, chain, accept, forced=trigger is Trigger.FORCED)
         groups = sorted(spec.token_groups)
         fetched = await asyncio.gather(
             *(
@@ -293,15 +291,30 @@ class Reconciler:
         self._held[resource.uid] = held
         return held
 
-    async def _reusable(self, resource: Resource, chain: Chain) -> dict[str, RegistryToken]:
-        """A namespaced resource may reuse what its own Secret holds (after a restart, say); a
-        cluster one never trusts a Secret in a tenant's namespace as a source for the others."""
-        if resource.spec.scope is not None:
+    async def _reusable(
+        self, resource: Resource, chain: Chain, accept: Callable[[RegistryToken], bool], *, forced: bool
+    ) -> dict[str, RegistryToken]:
+        """A namespaced resource may reuse what its own Secret holds (after a restart, say), read
+        only when the broker holds no token it would take. The tokens serve that resource alone,
+        never the broker: a Secret's content is writable by its namespace. A cluster resource never
+        trusts a Secret in a tenant's namespace as a source for the others."""
+        spec = resource.spec
+        if spec.scope is not None or forced:
             return {}
-        mine = self._view.secret(resource.namespace, resource.spec.secret_name)
-        if mine is None or mine.controller_uid != resource.uid:
+        mine = self._cache.secret(resource.namespace, spec.secret_name)
+        if (
+            mine is None
+            or mine.controller_uid != resource.uid
+            or not mine.content_ok
+            or mine.annotations.get(api.CHAIN_ANNOTATION) != chain.key
+        ):
             return {}
-        return content.tokens_in({"annotations": mine.annotations}, mine.data, chain.key)
+        if all(self._broker.cached(_token_key(chain, spec, g), accept) for g in spec.token_groups):
+            return {}
+        secret = await asyncio.to_thread(self._secrets.get, resource.namespace, spec.secret_name)
+        if secret is None or not content.is_controlled_by(secret.metadata, resource.uid):
+            return {}
+        return content.tokens_in(secret.metadata, secret.data, chain.key)
 
     async def _token(
         self,
@@ -314,8 +327,7 @@ class Reconciler:
         owner: tuple[str, str],
         trigger: Trigger,
     ) -> RegistryToken:
-        region, public, fips = group
-        key = TokenKey(chain.key, spec.partition, region, public, fips)
+        key = _token_key(chain, spec, group)
         forced = trigger is Trigger.FORCED
         if not forced and self._broker.cached(key, accept) is None:
             for registry in spec.registries:
@@ -401,7 +413,7 @@ class Reconciler:
             expires_at=held.expires_at,
             chain_key=held.chain_key,
         )
-        cached = self._view.secret(namespace, spec.secret_name)
+        cached = self._cache.secret(namespace, spec.secret_name)
         try:
             if cached is not None and cached.controller_uid == resource.uid:
                 written = await asyncio.to_thread(self._secrets.update, manifest)
@@ -415,7 +427,7 @@ class Reconciler:
             self._warn_once(body, resource, namespace, "KubernetesError", str(error))
             return status.NamespaceFailure(namespace, "KubernetesError", str(error))
         self._conflicts.pop((resource.uid, namespace), None)
-        self._view.wrote(written)
+        self._cache.put_secret(secret_view(written))
         return None
 
     async def _create_or_adopt(self, resource: Resource, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -445,7 +457,7 @@ class Reconciler:
         return await asyncio.to_thread(self._secrets.update, manifest)
 
     def _taken_message(self, resource: Resource, namespace: str) -> str:
-        secret = self._view.secret(namespace, resource.spec.secret_name)
+        secret = self._cache.secret(namespace, resource.spec.secret_name)
         holder = secret.controller if secret is not None and secret.controller else "another resource"
         name = resource.spec.secret_name
         return f"Secret {name} is managed by {holder}; two resources may not write one Secret"
@@ -459,11 +471,11 @@ class Reconciler:
     async def _clean_up(self, resource: Resource, namespaces: list[str]) -> None:
         """Secrets this resource made where it no longer should be: out of scope, or renamed."""
         wanted = {(ns, resource.spec.secret_name) for ns in namespaces}
-        for secret in self._view.secrets_of(resource.uid):
+        for secret in self._cache.secrets_of(resource.uid):
             if (secret.namespace, secret.name) not in wanted:
                 try:
                     await asyncio.to_thread(self._secrets.delete, secret.namespace, secret.name, secret.uid)
-                    self._view.gone(secret.namespace, secret.name, secret.uid)
+                    self._cache.drop_secret(secret.namespace, secret.name, secret.uid)
                 except KubeError as error:
                     log.warning(
                         "%s: could not remove %s/%s: %s", _ref(resource), secret.namespace, secret.name, error
@@ -477,10 +489,12 @@ class Reconciler:
             sa
             for ns in namespaces
             for sa in targets.target_service_accounts(
-                resource.spec.service_accounts, self._view.service_accounts(ns)
+                resource.spec.service_accounts, self._cache.service_accounts(ns)
             )
         ]
-        changes = fanout.account_changes(wanted, self._view.accounts_with(name), name, resource.uid)
+        changes = fanout.account_changes(
+            wanted, self._cache.accounts_added_by(resource.uid), name, resource.uid
+        )
         await self._apply_accounts(resource, changes)
 
     async def _apply_accounts(self, resource: Resource, changes: fanout.AccountChanges) -> None:
@@ -496,7 +510,9 @@ class Reconciler:
             ),
         ]
         for result in await asyncio.gather(*calls, return_exceptions=True):
-            if isinstance(result, KubeError):
+            if isinstance(result, dict):
+                self._cache.put_account(service_account_view(result))
+            elif isinstance(result, KubeError):
                 # 409: our view was older than the account; its watch event brings us back.
                 log.log(
                     logging.DEBUG if result.status == 409 else logging.WARNING,
@@ -527,7 +543,7 @@ class Reconciler:
         finalizers = list(meta.get("finalizers") or [])
         if api.FINALIZER not in finalizers:
             return
-        releases = fanout.releases(self._view.accounts_added_by(meta["uid"]), meta["uid"])
+        releases = fanout.releases(self._cache.accounts_added_by(meta["uid"]), meta["uid"])
         results = await asyncio.gather(
             *(
                 asyncio.to_thread(self._service_accounts.remove_pull_secrets, sa, secrets, meta["uid"])
@@ -535,6 +551,9 @@ class Reconciler:
             ),
             return_exceptions=True,
         )
+        for result in results:
+            if isinstance(result, dict):
+                self._cache.put_account(service_account_view(result))
         failed = [r for r in results if isinstance(r, KubeError) and r.status != 404]
         if failed:
             raise failed[0]  # the finalizer stays; the ServiceAccount's watch event brings us back
@@ -587,37 +606,53 @@ class Reconciler:
             (
                 s
                 for ns in namespaces
-                if (s := self._view.secret(ns, resource.spec.secret_name)) and s.controller_uid == uid
+                if (s := self._cache.secret(ns, resource.spec.secret_name)) and s.controller_uid == uid
             ),
             None,
         )
         if secret is None:
             return  # nothing to verify yet; the next pass looks again
-        auths = verify.authorizations(secret.data.get(api.SECRET_KEY, ""))
-        hosts = {r.host: auths.get(r.host) for r in resource.spec.registries}
         held = self._held.get(uid)
         identity = held.identity if held else (body.get("status") or {}).get("identity")
         self._verify_at[uid] = now + self._verify_interval
         self._verifying[uid] = asyncio.create_task(
-            self._verify(uid, resource.generation, hosts, resource.spec.verify_images, identity),
+            self._verify(
+                uid,
+                resource.generation,
+                (secret.namespace, secret.name),
+                [r.host for r in resource.spec.registries],
+                resource.spec.verify_images,
+                identity,
+            ),
             name=f"verify/{uid}",
         )
 
-    async def _verify(
+    async def _verify(  # noqa: PLR0917  # one call site, every argument in order there
         self,
         uid: str,
         generation: int,
-        hosts: Mapping[str, str | None],
+        where: tuple[str, str],
+        hosts: Sequence[str],
         images: Sequence[str],
         identity: str | None,
     ) -> None:
+        """The Secret's data is read here, not kept in the cache: one GET per verification."""
         assert self._verifier is not None
+        verifier = self._verifier
+
+        def check() -> list[Answer] | None:
+            secret = self._secrets.get(*where)
+            if secret is None or not content.is_controlled_by(secret.metadata, uid):
+                return None
+            auths = verify.authorizations(secret.data.get(api.SECRET_KEY, ""))
+            return verifier.check({host: auths.get(host) for host in hosts}, images)
+
         try:
             async with self._verify_slots:
-                answers = await asyncio.to_thread(self._verifier.check, hosts, images)
+                answers = await asyncio.to_thread(check)
         finally:
             done = self._verifying.pop(uid, None) is not None
-        if done:  # not forgotten meanwhile
+        if done and answers is not None:  # not forgotten meanwhile, and the Secret was there
             self._verified[uid] = (generation, verify.judge(answers, identity))
             self.kick(uid)
 
@@ -687,9 +722,17 @@ class Reconciler:
         current = body.get("status") or {}
         if all(current.get(key) == value for key, value in patch.items()):
             return  # nothing new: a restart with everything fresh writes nothing
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             self._resources.patch_status, resource.kind, resource.namespace, resource.name, patch
         )
+        self._record(body, written)
+
+    def _record(self, read: Mapping[str, Any], written: Mapping[str, Any]) -> None:
+        """The API server's answer to our status write is the newest state there is: recorded, so
+        its watch event (no newer) wakes nobody. A change by someone else between our read and our
+        write hides behind that answer, so one is looked for and gets a pass of its own."""
+        if self._cache.put_resource(written) and _input_changed(read, written):
+            self.kick(written["metadata"]["uid"])
 
     def _warn_once(
         self, body: Mapping[str, Any], resource: Resource, namespace: str, reason: str, message: str
@@ -723,9 +766,10 @@ class Reconciler:
         log.warning("%s %s/%s: %s: %s", kind, meta.get("namespace") or "", meta["name"], reason, message)
         patch = status.rejected(current.conditions, generation, reason, message, now)
         try:
-            await asyncio.to_thread(
+            written = await asyncio.to_thread(
                 self._resources.patch_status, kind, meta.get("namespace") or "", meta["name"], patch
             )
+            self._record(body, written)
         except KubeError as error:
             if error.status != 422:
                 raise
@@ -751,9 +795,18 @@ class _Conflict(Exception):
     """The Secret name is taken by an object this resource may not write."""
 
 
-def latest_attempt(body: Mapping[str, Any]) -> datetime | None:
-    current = parse_status(body.get("status") or {})
-    return max((t for t in (current.last_refresh_time, current.last_failure_time) if t), default=None)
+def _input_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Did anything a pass reads, other than status, change between the two bodies?"""
+    old, new = before.get("metadata") or {}, after.get("metadata") or {}
+    return before.get("spec") != after.get("spec") or any(
+        old.get(key) != new.get(key)
+        for key in ("generation", "annotations", "labels", "finalizers", "deletionTimestamp")
+    )
+
+
+def _token_key(chain: Chain, spec: Spec, group: TokenGroup) -> TokenKey:
+    region, public, fips = group
+    return TokenKey(chain.key, spec.partition, region, public, fips)
 
 
 def _failure(error: Exception) -> status.Failure:

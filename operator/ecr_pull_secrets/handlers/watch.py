@@ -1,99 +1,97 @@
-"""kopf registrations: what the operator watches, and whom each change wakes up.
+"""kopf registrations: what the operator watches, and where each event goes.
 
-Our resources feed their reconcile loops; managed Secrets, namespaces and ServiceAccounts are
-indexed under explicit ids, which name the handlers' keyword arguments (kopf runs no handler
-before every index is filled, so a restart never mistakes a
-not-yet-listed Secret for a missing one) and wake the resources they concern.
+No kopf indexes: kopf would hold every handler until each indexed object had been seen (a toggle per
+object, waking every waiting worker on every flip), which at thousands of namespaces paused all
+work for minutes. Our own caches are filled by lists in a start-up handler instead (kopf starts its
+watches after those), and events only update them and wake the resources they concern.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import kopf
 
-from ecr_pull_secrets.handlers.scheduling import Scheduler
-from ecr_pull_secrets.handlers.view import ALL, ClusterView
+from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.queue import WorkQueue
+from ecr_pull_secrets.handlers.sync import MANAGED_SELECTOR, CacheSync
+from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import namespace_view, secret_view, service_account_view
 
 MANAGED = {api.MANAGED_BY_LABEL: api.MANAGED_BY}
-MANAGED_SELECTOR = f"{api.MANAGED_BY_LABEL}={api.MANAGED_BY}"
+__all__ = ["MANAGED", "MANAGED_SELECTOR", "register"]
+
+RETRY_SECONDS = 2.0
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.index("v1", "namespaces", id="ecr_namespaces", registry=registry)
-    def ecr_namespaces(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        view = namespace_view(body)
-        return {ALL: view, view.name: view}
+def register(
+    registry: kopf.OperatorRegistry,
+    *,
+    cache: ClusterCache,
+    sync: CacheSync,
+    queue: WorkQueue,
+    forget: Callable[[str], None],
+    relist_interval: timedelta,
+) -> None:
+    relisting: list[asyncio.Task[None]] = []
 
-    @kopf.index("v1", "secrets", labels=MANAGED, id="ecr_secrets", registry=registry)
-    def ecr_secrets(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        view = secret_view(body)
-        return {(view.namespace, view.name): view}
+    @kopf.on.startup(id="prime-caches", registry=registry, errors=kopf.ErrorsMode.TEMPORARY)
+    async def prime(logger: kopf.Logger, **_: Any) -> None:
+        try:
+            namespaces, accounts, secrets = await asyncio.to_thread(sync.prime)
+        except KubeError as error:
+            raise kopf.TemporaryError(f"listing what the caches need: {error}", delay=RETRY_SECONDS) from None
+        logger.info(
+            "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets", namespaces, accounts, secrets
+        )
 
-    @kopf.index("v1", "secrets", labels=MANAGED, id="ecr_secrets_by_owner", registry=registry)
-    def ecr_secrets_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
-        view = secret_view(body)
-        return {view.controller_uid: view} if view.controller_uid else None
+    def start() -> None:
+        """The consumers start from the first watch event, not at start-up: kopf.event (our Events)
+        needs the context kopf gives its watch handlers, and tasks inherit the context they start in."""
+        if not relisting:
+            queue.start()
+            relisting.append(
+                asyncio.create_task(sync.relist_every(relist_interval.total_seconds()), name="relist")
+            )
 
-    @kopf.index("v1", "serviceaccounts", id="ecr_service_accounts", registry=registry)
-    def ecr_service_accounts(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        view = service_account_view(body)
-        return {view.namespace: view, ALL: view}
+    def resource_event(event: kopf.RawEvent, body: kopf.Body, uid: str) -> None:
+        start()
+        if event["type"] == "DELETED":
+            cache.drop_resource(uid)
+            queue.forget(uid)
+            forget(uid)
+        elif cache.put_resource(body):
+            # Listed at start (type None): the routine lane, behind anything that changes meanwhile.
+            queue.add(uid, urgent=event["type"] is not None)
 
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    async def namespaced_resource(
-        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **indexes: Any
-    ) -> None:
-        _observe(memo, uid, body, event, indexes)
+    async def namespaced_resource(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+        resource_event(event, body, uid)
 
     @kopf.on.event(api.GROUP, api.VERSION, api.CLUSTER_PLURAL, registry=registry)
-    async def cluster_resource(
-        event: kopf.RawEvent, body: kopf.Body, uid: str, memo: kopf.Memo, **indexes: Any
-    ) -> None:
-        _observe(memo, uid, body, event, indexes)
+    async def cluster_resource(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+        resource_event(event, body, uid)
 
     @kopf.on.event("v1", "secrets", labels=MANAGED, registry=registry)
-    async def managed_secret(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        secret = secret_view(body)
-        if event["type"] == "DELETED":
-            view: ClusterView = memo["view"]
-            view.gone(secret.namespace, secret.name, secret.uid)
-        if secret.controller_uid:
-            _scheduler(memo).kick(secret.controller_uid)
+    async def managed_secret(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        start()
+        sync.secret_event(event["type"], body)
 
     @kopf.on.event("v1", "namespaces", registry=registry)
-    async def namespace(memo: kopf.Memo, **_: Any) -> None:
-        _scheduler(memo).kick_where(lambda resource: resource.get("kind") == api.CLUSTER_KIND)
+    async def namespace(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        start()
+        sync.namespace_event(event["type"], body)
 
     @kopf.on.event("v1", "serviceaccounts", registry=registry)
-    async def service_account(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        namespace = body["metadata"].get("namespace")
-
-        def concerned(resource: Mapping[str, Any]) -> bool:
-            patches_accounts = bool((resource.get("spec") or {}).get("serviceAccounts"))
-            here = (
-                resource.get("kind") == api.CLUSTER_KIND or resource["metadata"].get("namespace") == namespace
-            )
-            return patches_accounts and here
-
-        _scheduler(memo).kick_where(concerned)
+    async def service_account(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        start()
+        sync.account_event(event["type"], body)
 
     @kopf.on.cleanup(registry=registry)
-    async def stop(memo: kopf.Memo, **_: Any) -> None:
-        await _scheduler(memo).stop()
-
-
-def _observe(
-    memo: kopf.Memo, uid: str, body: kopf.Body, event: kopf.RawEvent, indexes: Mapping[str, Any]
-) -> None:
-    view: ClusterView = memo["view"]
-    view.bind(indexes)
-    _scheduler(memo).observe(uid, body, deleted=event["type"] == "DELETED")
-
-
-def _scheduler(memo: kopf.Memo) -> Scheduler:
-    scheduler: Scheduler = memo["scheduler"]
-    return scheduler
+    async def stop(**_: Any) -> None:
+        for task in relisting:
+            task.cancel()
+        await queue.stop()

@@ -63,9 +63,10 @@ class Rest:
         content_type: str = "application/json",
         *,
         expect: tuple[str, str] | None = None,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         """`expect` (namespace, name): the object that comes back must be that one, or KubeError."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         method, url, headers, payload, post = self._api.param_serialize(
             method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
         )

@@ -28,21 +28,24 @@ class ServiceAccounts:
         value = annotations.get(IRSA_ROLE_ANNOTATION)
         return str(value) if value else None
 
-    def add_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> None:
+    def add_pull_secret(self, account: ServiceAccountView, secret: str, owner_uid: str) -> dict[str, Any]:
         """imagePullSecrets has no merge key on ServiceAccounts, so the whole list is written, with
         the resourceVersion as a precondition: someone else's concurrent edit is never lost. The
         annotation remembers which entries we added, so we remove only our own."""
         entries = None if secret in account.image_pull_secrets else [*account.image_pull_secrets, secret]
-        self._write(account, entries, sorted({*account.added, added_entry(secret, owner_uid)}))
+        return self._write(account, entries, sorted({*account.added, added_entry(secret, owner_uid)}))
 
     def remove_pull_secrets(
         self, account: ServiceAccountView, secrets: Collection[str], owner_uid: str
-    ) -> None:
+    ) -> dict[str, Any]:
         entries = [name for name in account.image_pull_secrets if name not in secrets]
         ours = {added_entry(secret, owner_uid) for secret in secrets}
-        self._write(account, entries, sorted(set(account.added) - ours))
+        return self._write(account, entries, sorted(set(account.added) - ours))
 
-    def _write(self, account: ServiceAccountView, entries: list[str] | None, added: list[str]) -> None:
+    def _write(
+        self, account: ServiceAccountView, entries: list[str] | None, added: list[str]
+    ) -> dict[str, Any]:
+        """Returns the ServiceAccount as stored."""
         patch: dict[str, Any] = {
             "metadata": {
                 "resourceVersion": account.resource_version,
@@ -51,7 +54,7 @@ class ServiceAccounts:
         }
         if entries is not None:
             patch["imagePullSecrets"] = [{"name": name} for name in entries]
-        self._rest.request(
+        return self._rest.request(
             "PATCH",
             _path(account.namespace, account.name),
             f"update imagePullSecrets of ServiceAccount {account.namespace}/{account.name}",

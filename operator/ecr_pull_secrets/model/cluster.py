@@ -1,4 +1,8 @@
-"""What the operator knows of the cluster, from its watches: plain values, no API objects."""
+"""What the operator knows of the cluster, from its watches: compact plain values, no API objects.
+
+Each view keeps only what decisions need: no managedFields, no Secret data (a Secret's content is
+summarised when it is seen: does it match its digest annotation, which hosts does it cover), and of
+the labels and annotations only those the operator reads, except the labels selectors match on."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_pull_secrets.model import api
+from ecr_pull_secrets.model.dockerconfig import digest, registries_in
+from ecr_pull_secrets.model.scope import IGNORE_ANNOTATION
 
 ADDED_PULL_SECRETS_ANNOTATION = f"{api.GROUP}/image-pull-secrets"
 """On a ServiceAccount: the imagePullSecrets entries the operator added, as `secret@owner-uid`, so a
@@ -21,15 +27,22 @@ def entry_secret(entry: str) -> str:
     return entry.partition("@")[0]
 
 
-@dataclass(frozen=True)
+NO_LABELS: Mapping[str, str] = {}
+SECRET_ANNOTATIONS = (api.EXPIRES_AT_ANNOTATION, api.ISSUED_AT_ANNOTATION, api.CHAIN_ANNOTATION)
+"""The annotations of a managed Secret the operator reads (its digest is checked on sight)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NamespaceView:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    """Only the ignore annotation."""
     terminating: bool = False
+    resource_version: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretView:
     namespace: str
     name: str
@@ -39,12 +52,17 @@ class SecretView:
     resource_version: str = ""
     controller: str = ""
     """Kind and name of the controlling owner, for messages."""
-    labels: Mapping[str, str] = field(default_factory=dict)
+    managed: bool = False
+    """Carries the operator's managed-by label."""
     annotations: Mapping[str, str] = field(default_factory=dict)
-    data: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Only SECRET_ANNOTATIONS."""
+    content_ok: bool = False
+    """The data is what the content-digest annotation says was written."""
+    hosts: frozenset[str] = frozenset()
+    """The registry hosts its `.dockerconfigjson` covers."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceAccountView:
     namespace: str
     name: str
@@ -59,10 +77,11 @@ def namespace_view(body: Mapping[str, Any]) -> NamespaceView:
     meta = body.get("metadata", {})
     return NamespaceView(
         name=meta.get("name", ""),
-        labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
+        labels=dict(meta.get("labels") or NO_LABELS),
+        annotations={k: v for k, v in (meta.get("annotations") or {}).items() if k == IGNORE_ANNOTATION},
         terminating=bool(meta.get("deletionTimestamp"))
-        or body.get("status", {}).get("phase") == "Terminating",
+        or (body.get("status") or {}).get("phase") == "Terminating",
+        resource_version=meta.get("resourceVersion", ""),
     )
 
 
@@ -70,6 +89,8 @@ def secret_view(body: Mapping[str, Any]) -> SecretView:
     meta = body.get("metadata", {})
     owner: Mapping[str, Any] = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), {})
     controller = owner.get("uid")
+    annotations = meta.get("annotations") or {}
+    data = body.get("data") or {}
     return SecretView(
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
@@ -78,9 +99,10 @@ def secret_view(body: Mapping[str, Any]) -> SecretView:
         controller_uid=controller,
         resource_version=meta.get("resourceVersion", ""),
         controller=f"{owner.get('kind', '')} {owner.get('name', '')}".strip(),
-        labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
-        data=dict(body.get("data") or {}),
+        managed=(meta.get("labels") or {}).get(api.MANAGED_BY_LABEL) == api.MANAGED_BY,
+        annotations={k: annotations[k] for k in SECRET_ANNOTATIONS if k in annotations},
+        content_ok=annotations.get(api.CONTENT_DIGEST_ANNOTATION) == digest(data),
+        hosts=registries_in(data),
     )
 
 
@@ -90,7 +112,7 @@ def service_account_view(body: Mapping[str, Any]) -> ServiceAccountView:
     return ServiceAccountView(
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
-        labels=dict(meta.get("labels") or {}),
+        labels=dict(meta.get("labels") or NO_LABELS),
         image_pull_secrets=tuple(ref.get("name", "") for ref in body.get("imagePullSecrets") or ()),
         added=tuple(name for name in added.split(",") if name),
         resource_version=meta.get("resourceVersion", ""),

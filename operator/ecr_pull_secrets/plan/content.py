@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.credential import Credential, RegistryToken
+from ecr_pull_secrets.model.dockerconfig import auths, digest
 from ecr_pull_secrets.model.timestamps import format_time, parse_time
 
 
@@ -21,11 +21,6 @@ class Owner:
     kind: str
     name: str
     uid: str
-
-
-def digest(data: Mapping[str, str]) -> str:
-    """Of the Secret's data as written: any later edit shows as a mismatch."""
-    return hashlib.sha256(data.get(api.SECRET_KEY, "").encode()).hexdigest()
 
 
 def dockerconfigjson(credentials: Mapping[str, Credential]) -> str:
@@ -100,27 +95,11 @@ def tokens_in(
     if expires_at is None or issued_at is None:
         return {}
     tokens = {}
-    for host, entry in _auths(data).items():
+    for host, entry in auths(data).items():
         if isinstance(entry, dict) and entry.get("username") and entry.get("password"):
             credential = Credential(str(entry["username"]), str(entry["password"]))
             tokens[host] = RegistryToken(credential, issued_at, expires_at)
     return tokens
-
-
-def _auths(secret_data: Mapping[str, str]) -> dict[str, Any]:
-    encoded = secret_data.get(api.SECRET_KEY)
-    if not encoded:
-        return {}
-    try:
-        auths = json.loads(base64.b64decode(encoded)).get("auths", {})
-    except (ValueError, AttributeError):
-        return {}
-    return auths if isinstance(auths, dict) else {}
-
-
-def registries_in(secret_data: Mapping[str, str]) -> frozenset[str]:
-    """The registry hosts a pull Secret's data covers."""
-    return frozenset(_auths(secret_data))
 
 
 def is_controlled_by(secret_meta: Mapping[str, Any], uid: str) -> bool:

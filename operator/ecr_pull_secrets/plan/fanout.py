@@ -10,7 +10,6 @@ from enum import StrEnum
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry, entry_secret
 from ecr_pull_secrets.model.timestamps import format_time
-from ecr_pull_secrets.plan.content import digest, registries_in
 
 
 class SecretState(StrEnum):
@@ -31,14 +30,13 @@ def examine(
         return SecretState.MISSING
     if secret.controller_uid != owner_uid:
         return SecretState.FOREIGN if secret.controller_uid else SecretState.MISSING
-    annotations = secret.annotations
     fresh = (
         secret.type == api.SECRET_TYPE
-        and secret.labels.get(api.MANAGED_BY_LABEL) == api.MANAGED_BY
-        and annotations.get(api.CONTENT_DIGEST_ANNOTATION) == digest(secret.data)
+        and secret.managed
+        and secret.content_ok
         and expires_at is not None
-        and annotations.get(api.EXPIRES_AT_ANNOTATION) == format_time(expires_at)
-        and registries_in(secret.data) == frozenset(hosts)
+        and secret.annotations.get(api.EXPIRES_AT_ANNOTATION) == format_time(expires_at)
+        and secret.hosts == frozenset(hosts)
     )
     return SecretState.OK if fresh else SecretState.STALE
 

@@ -1,0 +1,174 @@
+"""One work queue for every resource, in place of a task per resource.
+
+A uid is in at most one place at a time: waiting in a lane, being worked on, or due at a time on
+the timer. Two lanes: `urgent` (a change: a new or edited resource, a deleted or edited Secret, a
+namespace or ServiceAccount that matters) is always taken before `routine` (scheduled renewals,
+the sweep over what was listed at start). A uid added while it is being worked on is worked on
+again right after, never by two consumers at once. One heap and one task make the timer, however
+many resources wait. A failed pass is retried after a per-resource backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[str], Awaitable[datetime | None]]
+"""Works on one uid; returns when to work on it again (None: at its next change)."""
+
+# Re-reading the plan at least this often bounds the harm of a wall-clock jump.
+MAX_SLEEP = timedelta(minutes=30)
+ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        clock: Callable[[], datetime],
+        consumers: int = 8,
+        describe: Callable[[str], str] = str,
+        backoff: tuple[float, ...] = ERROR_BACKOFF,
+    ) -> None:
+        self._work = work
+        self._clock = clock
+        self._consumers = consumers
+        self._describe = describe
+        self._backoff = backoff
+        self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())
+        self._queued: dict[str, int] = {}
+        """uid -> the lane it waits in (0 urgent, 1 routine)"""
+        self._active: set[str] = set()
+        self._again: dict[str, int] = {}
+        """uids added while being worked on -> the lane to go back to"""
+        self._due: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._sequence = 0
+        self._errors: dict[str, int] = {}
+        self._ready = asyncio.Event()
+        self._timer_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def add(self, uid: str, *, urgent: bool = True) -> None:
+        lane = 0 if urgent else 1
+        if uid in self._active:
+            self._again[uid] = min(lane, self._again.get(uid, lane))
+            return
+        queued = self._queued.get(uid)
+        if queued is not None:
+            if queued <= lane:
+                return
+            self._lanes[queued].remove(uid)  # promoted: rare, and a routine lane is short-lived
+        self._due.pop(uid, None)  # the heap entry goes stale and is skipped
+        self._queued[uid] = lane
+        self._lanes[lane].append(uid)
+        self._ready.set()
+
+    def add_at(self, uid: str, at: datetime) -> None:
+        """Work on it at `at` (routine lane), unless it is added sooner; replaces an earlier time."""
+        if uid in self._queued or uid in self._active:
+            return
+        self._due[uid] = at
+        self._sequence += 1
+        if len(self._heap) > 2 * len(self._due) + 64:  # mostly replaced times: start afresh
+            self._heap = [(when, n, u) for n, (u, when) in enumerate(self._due.items())]
+            heapq.heapify(self._heap)
+        heapq.heappush(self._heap, (at, self._sequence, uid))
+        if self._heap[0][2] == uid:
+            self._timer_changed.set()
+
+    def forget(self, uid: str) -> None:
+        lane = self._queued.pop(uid, None)
+        if lane is not None:
+            self._lanes[lane].remove(uid)
+        self._again.pop(uid, None)
+        self._due.pop(uid, None)
+        self._errors.pop(uid, None)
+
+    @property
+    def depth(self) -> int:
+        """Waiting to be worked on now."""
+        return len(self._queued)
+
+    @property
+    def scheduled(self) -> int:
+        return len(self._due)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._consume(), name=f"work-queue/{n}") for n in range(self._consumers)
+        ]
+        self._tasks.append(asyncio.create_task(self._timer(), name="work-queue/timer"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _take(self) -> str:
+        while not self._queued:
+            self._ready.clear()
+            await self._ready.wait()
+        lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
+        uid = lane.popleft()
+        del self._queued[uid]
+        self._active.add(uid)
+        return uid
+
+    async def _consume(self) -> None:
+        while True:
+            uid = await self._take()
+            try:
+                next_at = await self._run(uid)
+            finally:
+                self._active.discard(uid)
+            again = self._again.pop(uid, None)
+            if again is not None:
+                self.add(uid, urgent=again == 0)
+            elif next_at is not None:
+                self.add_at(uid, next_at)
+
+    async def _run(self, uid: str) -> datetime | None:
+        try:
+            next_at = await self._work(uid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Only unexpected faults land here (the API server is down, say); never token material.
+            errors = self._errors.get(uid, 0)
+            self._errors[uid] = errors + 1
+            delay = self._backoff[min(errors, len(self._backoff) - 1)]
+            log.exception("working on %s failed; retrying in %.0fs", self._describe(uid), delay)
+            return self._clock() + timedelta(seconds=delay)
+        self._errors.pop(uid, None)
+        return next_at
+
+    async def _timer(self) -> None:
+        while True:
+            self._timer_changed.clear()
+            now = self._clock()
+            while self._heap and (
+                self._heap[0][0] <= now or self._due.get(self._heap[0][2]) != self._heap[0][0]
+            ):
+                at, _, uid = heapq.heappop(self._heap)
+                if self._due.get(uid) == at:
+                    del self._due[uid]
+                    self.add(uid, urgent=False)
+            wait = MAX_SLEEP.total_seconds()
+            if self._heap:
+                wait = min(wait, (self._heap[0][0] - now).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_changed.wait(), timeout=max(wait, 0.0))
