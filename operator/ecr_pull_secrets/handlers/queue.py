@@ -104,6 +104,11 @@ class WorkQueue:
     def scheduled(self) -> int:
         return len(self._due)
 
+    @property
+    def timer_size(self) -> int:
+        """Entries in the timer's heap, replaced times included until they surface."""
+        return len(self._heap)
+
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> None:

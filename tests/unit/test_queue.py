@@ -1,0 +1,233 @@
+"""handlers.queue.WorkQueue: lanes, one timer, one consumer per uid at a time, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ecr_pull_secrets.handlers.queue import WorkQueue
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Recorder:
+    """A work function that records what it worked on and when, and can hold a uid until released."""
+
+    def __init__(self, answers: dict[str, Callable[[], datetime | None]] | None = None) -> None:
+        self.worked: list[tuple[str, datetime]] = []
+        self.active: set[str] = set()
+        self.overlaps: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.answers = answers or {}
+        self.changed = asyncio.Event()
+
+    async def __call__(self, uid: str) -> datetime | None:
+        if uid in self.active:
+            self.overlaps.append(uid)
+        self.active.add(uid)
+        try:
+            gate = self.gates.get(uid)
+            if gate is not None:
+                await gate.wait()
+            self.worked.append((uid, now()))
+            self.changed.set()
+            answer = self.answers.get(uid)
+            return answer() if answer is not None else None
+        finally:
+            self.active.discard(uid)
+
+    @property
+    def order(self) -> list[str]:
+        return [uid for uid, _ in self.worked]
+
+    async def until(self, holds: Callable[[], bool], timeout: float = 5.0) -> None:
+        async def wait() -> None:
+            while not holds():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+
+def run(story: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(story())
+
+
+def test_urgent_lane_goes_first() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["r1"] = asyncio.Event()
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        for uid in ("r1", "r2", "r3"):
+            queue.add(uid, urgent=False)
+        await asyncio.sleep(0)  # the consumer takes r1 and waits at its gate
+        queue.add("u1")
+        work.gates["r1"].set()
+        await work.until(lambda: len(work.worked) == 4)
+        await queue.stop()
+        assert work.order == ["r1", "u1", "r2", "r3"]
+
+    run(story)
+
+
+def test_a_routine_uid_added_as_urgent_is_promoted() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["first"] = asyncio.Event()
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        queue.add("first")
+        await asyncio.sleep(0)
+        for uid in ("a", "b", "c"):
+            queue.add(uid, urgent=False)
+        queue.add("c")
+        queue.add("a", urgent=False)  # already waiting: stays where it is, once
+        work.gates["first"].set()
+        await work.until(lambda: len(work.worked) == 4)
+        await queue.stop()
+        assert work.order == ["first", "c", "a", "b"]
+
+    run(story)
+
+
+def test_one_uid_is_never_worked_on_twice_at_once_and_changes_meanwhile_are_not_lost() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["x"] = asyncio.Event()
+        queue = WorkQueue(work, clock=now, consumers=4)
+        queue.start()
+        queue.add("x")
+        await asyncio.sleep(0)
+        assert work.active == {"x"}
+        for _ in range(5):
+            queue.add("x")  # changes while it is being worked on: one more pass, after this one
+        work.gates["x"].set()
+        await work.until(lambda: len(work.worked) == 2 and not work.active)
+        await queue.stop()
+        assert (queue.depth, queue.scheduled) == (0, 0), "nothing more is waiting or due"
+        assert work.order == ["x", "x"]
+        assert work.overlaps == []
+
+    run(story)
+
+
+def test_timer_works_in_time_order_and_not_before_time() -> None:
+    async def story() -> None:
+        work = Recorder()
+        queue = WorkQueue(work, clock=now, consumers=2)
+        queue.start()
+        start = now()
+        due = {"late": start + timedelta(milliseconds=300), "early": start + timedelta(milliseconds=100)}
+        for uid, at in due.items():
+            queue.add_at(uid, at)
+        assert queue.scheduled == 2
+        await work.until(lambda: len(work.worked) == 2)
+        await queue.stop()
+        assert work.order == ["early", "late"]
+        assert all(when >= due[uid] for uid, when in work.worked)
+
+    run(story)
+
+
+def test_a_new_time_replaces_the_old_one_and_a_change_replaces_the_timer() -> None:
+    async def story() -> None:
+        work = Recorder()
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        start = now()
+        queue.add_at("moved", start + timedelta(milliseconds=50))
+        queue.add_at("moved", start + timedelta(milliseconds=250))
+        queue.add_at("changed", start + timedelta(hours=1))
+        queue.add("changed")  # a change: now, and the hour-later time is void
+        await work.until(lambda: len(work.worked) == 2)
+        await queue.stop()
+        assert work.order == ["changed", "moved"]
+        moved_at = work.worked[1][1]
+        assert moved_at >= start + timedelta(milliseconds=250)
+        assert queue.scheduled == 0
+
+    run(story)
+
+
+def test_the_answer_of_a_pass_schedules_the_next() -> None:
+    async def story() -> None:
+        start = now()
+        work = Recorder({"r": lambda: start + timedelta(milliseconds=100) if len(work.worked) == 1 else None})
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        queue.add("r")
+        await work.until(lambda: len(work.worked) == 2)
+        await queue.stop()
+        assert work.worked[1][1] >= start + timedelta(milliseconds=100)
+        assert queue.scheduled == 0
+
+    run(story)
+
+
+def test_failures_back_off_per_resource_and_success_resets() -> None:
+    async def story() -> None:
+        failures = {"bad": 2}
+        worked: list[tuple[str, datetime]] = []
+        done = asyncio.Event()
+
+        async def work(uid: str) -> datetime | None:
+            worked.append((uid, now()))
+            if failures.get(uid):
+                failures[uid] -= 1
+                raise RuntimeError("the API server is down")
+            if uid == "bad":
+                done.set()
+            return None
+
+        queue = WorkQueue(work, clock=now, consumers=2, backoff=(0.05, 0.2))
+        queue.start()
+        queue.add("bad")
+        queue.add("good")
+        await asyncio.wait_for(done.wait(), 5)
+        await queue.stop()
+        bad = [when for uid, when in worked if uid == "bad"]
+        assert [uid for uid, _ in worked].count("good") == 1
+        assert len(bad) == 3
+        assert (bad[1] - bad[0]).total_seconds() >= 0.05
+        assert (bad[2] - bad[1]).total_seconds() >= 0.2
+
+    run(story)
+
+
+def test_forget_drops_what_waits_and_what_is_scheduled() -> None:
+    async def story() -> None:
+        work = Recorder()
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.add("waiting", urgent=False)
+        queue.add_at("scheduled", now() + timedelta(milliseconds=10))
+        queue.forget("waiting")
+        queue.forget("scheduled")
+        assert (queue.depth, queue.scheduled) == (0, 0)
+        queue.start()
+        queue.add("marker")
+        await work.until(lambda: len(work.worked) == 1)
+        await queue.stop()
+        assert work.order == ["marker"]
+        assert (queue.depth, queue.scheduled, queue.timer_size) == (0, 0, 0), "nothing more can come"
+
+    run(story)
+
+
+@pytest.mark.parametrize("reschedules", [10, 1000])
+def test_rescheduling_does_not_grow_the_timer_without_bound(reschedules: int) -> None:
+    async def story() -> None:
+        queue = WorkQueue(Recorder(), clock=now, consumers=1)
+        far = now() + timedelta(hours=1)
+        for n in range(reschedules):
+            for uid in ("a", "b", "c"):
+                queue.add_at(uid, far + timedelta(seconds=n))
+        assert queue.scheduled == 3
+        assert queue.timer_size <= 2 * 3 + 64 + 1
+
+    run(story)
