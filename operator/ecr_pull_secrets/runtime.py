@@ -16,10 +16,13 @@ from ecr_pull_secrets.aws.ratelimit import AsyncLimiter, RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
+from ecr_pull_secrets.handlers.apply import Apply
 from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.issuing import Issuer
 from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.handlers.reconciler import Reconciler
 from ecr_pull_secrets.handlers.sync import CacheSync
+from ecr_pull_secrets.handlers.verification import Verification
 from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, new_api_client
 from ecr_pull_secrets.kube.discovery import Discovery
 from ecr_pull_secrets.kube.listing import Listing
@@ -77,27 +80,7 @@ def run(config: Settings) -> int:
         chains_per_namespace=config.max_chains_per_namespace,
         forget_chain=resolver.forget,
     )
-    reconciler = Reconciler(
-        secrets=Secrets(api_client),
-        service_accounts=service_accounts,
-        resources=Resources(api_client),
-        broker=broker,
-        cache=cache,
-        renewal_policy=config.renewal,
-        namespace_policy=config.policy,
-        clock=utcnow,
-        events=_post_event,
-        metrics=metrics,
-        watched=config.namespaces,
-        verifier=RegistryClient(
-            endpoints=config.registry_endpoints,
-            ca_bundle=config.registry_ca_bundle,
-            record=metrics.verify_request,
-        )
-        if config.verify
-        else None,
-        verify_interval=config.verify_interval,
-    )
+    secrets = Secrets(api_client)
 
     async def work(uid: str) -> datetime | None:
         body = cache.resource(uid)
@@ -106,7 +89,41 @@ def run(config: Settings) -> int:
     queue = WorkQueue(
         work, clock=utcnow, consumers=config.workers, describe=lambda uid: _describe(cache, uid)
     )
-    reconciler.kick = queue.add
+    apply = Apply(
+        secrets=secrets,
+        service_accounts=service_accounts,
+        resources=Resources(api_client),
+        cache=cache,
+        events=_post_event,
+    )
+    apply.kick = queue.add
+    verifier = RegistryClient(
+        endpoints=config.registry_endpoints,
+        ca_bundle=config.registry_ca_bundle,
+        record=metrics.verify_request,
+    )
+    reconciler = Reconciler(
+        issuer=Issuer(
+            broker=broker,
+            secrets=secrets,
+            service_accounts=service_accounts,
+            cache=cache,
+            policy=config.renewal,
+            clock=utcnow,
+        ),
+        apply=apply,
+        cache=cache,
+        renewal_policy=config.renewal,
+        namespace_policy=config.policy,
+        clock=utcnow,
+        metrics=metrics,
+        watched=config.namespaces,
+        verification=Verification(
+            verifier, secrets=secrets, cache=cache, interval=config.verify_interval, kick=queue.add
+        )
+        if config.verify
+        else None,
+    )
     watch.register(
         registry,
         cache=cache,

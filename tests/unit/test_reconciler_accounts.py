@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import Collection
 from typing import Any, cast
 
+from ecr_pull_secrets.handlers.apply import Apply
 from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.issuing import Issuer
 from ecr_pull_secrets.handlers.reconciler import Reconciler
 from ecr_pull_secrets.kube.secrets import ExistingSecret
 from ecr_pull_secrets.model import api
@@ -125,6 +127,38 @@ def secret_of_a() -> SecretView:
     return secret_view(secret_body_of_a())
 
 
+def build(  # each fake named at its call site
+    cache: ClusterCache,
+    *,
+    secrets: Any,
+    service_accounts: Any,
+    resources: Any,
+    events: Any = lambda *args, **kwargs: None,
+    verification: Any = None,
+) -> Reconciler:
+    """A Reconciler over fakes; `Untouched()` for the token broker: a fresh pass asks it nothing."""
+    apply = Apply(
+        secrets=secrets, service_accounts=service_accounts, resources=resources, cache=cache, events=events
+    )
+    issuer = Issuer(
+        broker=cast(Any, Untouched()),
+        secrets=secrets,
+        service_accounts=service_accounts,
+        cache=cache,
+        policy=RenewalPolicy(),
+        clock=lambda: NOW,
+    )
+    return Reconciler(
+        issuer=issuer,
+        apply=apply,
+        cache=cache,
+        renewal_policy=RenewalPolicy(),
+        namespace_policy=Policy(),
+        clock=lambda: NOW,
+        verification=verification,
+    )
+
+
 def run_pass(
     service_accounts: dict[str, Any], accounts: list[ServiceAccountView]
 ) -> list[tuple[str, str, str]]:
@@ -136,16 +170,11 @@ def run_pass(
     for account in accounts:
         cache.put_account(account)
     patched = FakeServiceAccounts()
-    reconciler = Reconciler(
-        secrets=cast(Any, Untouched()),
-        service_accounts=cast(Any, patched),
-        resources=cast(Any, FakeResources(body_of_a(service_accounts))),
-        broker=cast(Any, Untouched()),
-        cache=cache,
-        renewal_policy=RenewalPolicy(),
-        namespace_policy=Policy(),
-        clock=lambda: NOW,
-        events=lambda *args, **kwargs: None,
+    reconciler = build(
+        cache,
+        secrets=Untouched(),
+        service_accounts=patched,
+        resources=FakeResources(body_of_a(service_accounts)),
     )
     asyncio.run(reconciler.reconcile(body_of_a(service_accounts)))
     return sorted(patched.calls)

@@ -7,25 +7,26 @@ import asyncio
 import base64
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, cast
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
-from ecr_pull_secrets.handlers.reconciler import Reconciler
+from ecr_pull_secrets.handlers.verification import Verification
 from ecr_pull_secrets.model.cluster import NamespaceView
-from ecr_pull_secrets.model.policy import Policy
-from ecr_pull_secrets.plan.renewal import RenewalPolicy
 from ecr_pull_secrets.plan.verify import Answer
-from tests.unit.factories import HOST, NOW
+from tests.unit.factories import HOST
 from tests.unit.test_reconciler_accounts import (
     UID_A,
     FakeResources,
     FakeSecrets,
     FakeServiceAccounts,
-    Untouched,
     body_of_a,
+    build,
     secret_body_of_a,
     secret_of_a,
 )
+
+HOUR = timedelta(hours=1)
 
 
 class BlockedRegistry:
@@ -53,19 +54,21 @@ def test_verification_runs_beside_the_pass_and_sets_only_verified() -> None:
     resources, registry = FakeResources(body), BlockedRegistry()
     events: list[tuple[str, str, str]] = []
     kicked: list[str] = []
-    reconciler = Reconciler(
+    verification = Verification(
+        registry,
         secrets=cast(Any, FakeSecrets(secret_body_of_a())),
-        service_accounts=cast(Any, FakeServiceAccounts()),
-        resources=cast(Any, resources),
-        broker=cast(Any, Untouched()),
         cache=cache,
-        renewal_policy=RenewalPolicy(),
-        namespace_policy=Policy(),
-        clock=lambda: NOW,
-        events=lambda body, *, type, reason, message: events.append((type, reason, message)),
-        verifier=registry,
+        interval=HOUR,
+        kick=kicked.append,
     )
-    reconciler.kick = kicked.append
+    reconciler = build(
+        cache,
+        secrets=FakeSecrets(secret_body_of_a()),
+        service_accounts=FakeServiceAccounts(),
+        resources=resources,
+        events=lambda body, *, type, reason, message: events.append((type, reason, message)),
+        verification=verification,
+    )
 
     async def story() -> None:
         # The pass returns while the registry has not answered: nothing waits for it.

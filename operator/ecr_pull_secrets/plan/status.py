@@ -165,6 +165,11 @@ def verified(  # noqa: PLR0917  # mirrors the fields of a Kubernetes condition
     return _replace(conditions, _condition(VERIFIED, status, reason, message, generation, now, conditions))
 
 
+def condition_in(current: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """The condition of that type in a stored status, if any."""
+    return next((c for c in current.get("conditions") or () if c.get("type") == type_), None)
+
+
 def _keep_ready(resource: Resource, now: datetime) -> list[dict[str, Any]]:
     """Ready stays as it was if it said True; any other verdict (e.g. an old InvalidSpec) is stale."""
     current = next((c for c in resource.status.conditions if c.get("type") == READY), None)
