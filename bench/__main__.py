@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import TABLE_HEADER, cores
+from bench.table import TABLE_HEADER, cores
 
 SCRIPTS = {
     "p1": "bench.p1_latency",

@@ -19,7 +19,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.common import EAST, Env, RssSampler, Tracker, arguments, percentile, pid, row, say, total_writes
+from bench.env import EAST, Env, pid, total_writes
+from bench.sampling import RssSampler
+from bench.table import arguments, percentile, row, say
+from bench.tracking import Tracker
 
 GOAL_P99_MS = 500.0
 

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from kubernetes.client.exceptions import ApiException
 from tests.harness.kube import GROUP, PLURAL, VERSION
 
-from bench.common import Env, Tracker, arguments, bulk, row, say, total_writes
+from bench.env import Env, total_writes
+from bench.table import arguments, bulk, row, say
+from bench.tracking import Tracker
 
 LIFETIME = 30.0
 RENEW_BEFORE = 10.0

@@ -25,7 +25,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.common import EAST, Env, RssSampler, Tracker, arguments, bulk, pid, row, say, total_writes
+from bench.env import EAST, Env, pid, total_writes
+from bench.sampling import RssSampler
+from bench.table import arguments, bulk, row, say
+from bench.tracking import Tracker
 
 GOAL_SECONDS = 60.0
 GOAL_MB = 150.0

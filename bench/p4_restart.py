@@ -20,7 +20,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from bench.common import EAST, Env, Tracker, arguments, bulk, row, say, total_writes
+from bench.env import EAST, Env, total_writes
+from bench.table import arguments, bulk, row, say
+from bench.tracking import Tracker
 
 PROBE_ROLE = "arn:aws:iam::123456789012:role/p4-probe"
 PROBE_CALLS = Counter(

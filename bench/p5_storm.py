@@ -31,17 +31,10 @@ from __future__ import annotations
 import threading
 import time
 
-from bench.common import (
-    CallSampler,
-    Env,
-    RssSampler,
-    Tracker,
-    arguments,
-    bulk,
-    pid,
-    row,
-    say,
-)
+from bench.env import Env, drain, pid
+from bench.sampling import CallSampler, RssSampler
+from bench.table import arguments, bulk, row, say
+from bench.tracking import Tracker
 
 REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
@@ -139,7 +132,11 @@ def main() -> None:
 
                 time.sleep(max(0.0, due + 8 - time.monotonic()))
                 probe_secret = keys[-1]
-                env.core.delete_namespaced_secret(probe_secret[1], probe_secret[0], _preload_content=False)
+                drain(
+                    env.core.delete_namespaced_secret(
+                        probe_secret[1], probe_secret[0], _preload_content=False
+                    )
+                )
                 deleted = time.monotonic()
                 env.create_eps("p5-probe", "probe", {"registries": [registry("us-east-1")]})
                 created = time.monotonic()
@@ -154,7 +151,7 @@ def main() -> None:
 
                 def restored() -> float | None:
                     events = tracker.secret_events.get(probe_secret, [])
-                    back = [t for kind, t in events if kind == "ADDED" and t > deleted]
+                    back = [t for kind, t, _ in events if kind == "ADDED" and t > deleted]
                     return back[0] if back else None
 
                 back = tracker.wait(

@@ -32,8 +32,11 @@ from collections.abc import Sequence
 
 from tests.harness.kube import GROUP, PLURAL, VERSION
 
-from bench.common import CallSampler, Env, Tracker, arguments, bulk, row, say
+from bench.env import Env, drain
 from bench.p5_storm import registry, role
+from bench.sampling import CallSampler
+from bench.table import arguments, bulk, row, say
+from bench.tracking import Tracker
 
 HOG, QUIET = "p6-hog", "p6-quiet"
 QUIET_KEY = (QUIET, "quiet")
@@ -55,8 +58,10 @@ def refreshed(tracker: Tracker, key: tuple[str, str]) -> int:
 def force(env: Env, key: tuple[str, str], value: str) -> float:
     """Makes the resource due now; returns when the patch was accepted (monotonic)."""
     patch = {"metadata": {"annotations": {FORCE_REFRESH: value}}}
-    env.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, key[0], PLURAL, key[1], patch, _preload_content=False
+    drain(
+        env.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, key[0], PLURAL, key[1], patch, _preload_content=False
+        )
     )
     return time.monotonic()
 
