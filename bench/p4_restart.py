@@ -132,8 +132,8 @@ def main() -> None:
             own = env.operator_writes_by_kind(audit_mark, lambda ns: ns in ours)
             secret_writes = env.operator_writes(audit_mark, exclude_namespaces=ours)
             say(
-                f"after restart: AWS calls beyond the probe's and the victim's {beyond or 0} (negative: "
-                f"fewer); operator writes elsewhere {dict(other) or 0}; theirs {dict(own)}"
+                f"after restart: AWS calls beyond the probe's and the victim's (by action; negative: "
+                f"fewer) {beyond or 0}; operator writes elsewhere {dict(other) or 0}; theirs {dict(own)}"
             )
 
         met = (

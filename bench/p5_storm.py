@@ -138,8 +138,9 @@ def main() -> None:
         keys = [(ns, name) for ns, name, _ in resources]
         issue_calls = args.chains * (2 + args.regions) + 2
         estimate = issue_calls / args.rate
-        # Creating and issuing thousands more takes longer before the storm: leave it the time.
-        lead = estimate * 1.3 + 30 + max(0.0, count - 2000) * 0.05
+        # The storm is due `lead` - 10 % of renewBefore from now (at least 30 s, to issue); creating
+        # and issuing thousands more takes longer: leave it the time.
+        lead = max(estimate * 1.3 + 30, 30 + renew_before * 0.1) + max(0.0, count - 2000) * 0.05
         deadline = time.time() + lead + renew_before
         due = time.monotonic() + (deadline - time.time()) - renew_before * 1.1
         say(f"issuing ≈{issue_calls} AWS calls at {args.rate:g}/s (≈{estimate:.0f}s)")
