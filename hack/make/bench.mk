@@ -1,6 +1,8 @@
 # Benchmarks (bench/) and the fault soak (tests/soak/); opt-in, not part of `make test`.
 # Each bench-pN prints one Markdown table row on stdout (progress on stderr); `make bench` runs all
 # six under one table header. Results and how to read them: docs/benchmarks.md.
+# P3, P4 and P5 take --count, e.g. `make bench-p3 BENCH_ARGS="--count 10000"`; P3 measures its
+# baseline (a plain client making the same writes) in the same run.
 .PHONY: bench bench-p1 bench-p2 bench-p3 bench-p4 bench-p5 bench-p6 soak
 
 BENCH_ARGS ?=
