@@ -134,7 +134,8 @@ def run(config: Settings) -> int:
     )
     kopf.run(
         registry=registry,
-        memo=kopf.Memo(queue=queue, broker=broker, metrics=metrics, cache=cache),
+        # The handlers are closures over the parts above; kopf copies the memo for every object.
+        memo=kopf.Memo(),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint,

@@ -30,6 +30,7 @@ class Recorder:
         if uid in self.active:
             self.overlaps.append(uid)
         self.active.add(uid)
+        self.changed.set()
         try:
             gate = self.gates.get(uid)
             if gate is not None:
@@ -72,6 +73,28 @@ def test_urgent_lane_goes_first() -> None:
         await work.until(lambda: len(work.worked) == 4)
         await queue.stop()
         assert work.order == ["r1", "u1", "r2", "r3"]
+
+    run(story)
+
+
+def test_urgent_work_is_served_while_every_other_consumer_is_busy_with_routine_work() -> None:
+    async def story() -> None:
+        work = Recorder()
+        routine = [f"renew-{n}" for n in range(6)]
+        for uid in routine:
+            work.gates[uid] = asyncio.Event()  # waiting on AWS, say
+        queue = WorkQueue(work, clock=now, consumers=4)  # one of them for urgent work only
+        queue.start()
+        for uid in routine:
+            queue.add(uid, urgent=False)
+        await work.until(lambda: len(work.active) == 3)
+        queue.add("repair")
+        await work.until(lambda: work.order == ["repair"])
+        assert work.active == {"renew-0", "renew-1", "renew-2"}
+        for uid in routine:
+            work.gates[uid].set()
+        await work.until(lambda: len(work.worked) == 7)
+        await queue.stop()
 
     run(story)
 

@@ -6,6 +6,9 @@ namespace or ServiceAccount that matters) is always taken before `routine` (sche
 the sweep over what was listed at start). A uid added while it is being worked on is worked on
 again right after, never by two consumers at once. One heap and one task make the timer, however
 many resources wait. A failed pass is retried after a per-resource backoff.
+
+A quarter of the consumers (none when there are fewer than four) take only urgent work: a storm of renewals waiting on the AWS rate
+limit never holds up the repair of a deleted Secret from tokens already at hand.
 """
 
 from __future__ import annotations
@@ -112,8 +115,10 @@ class WorkQueue:
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        reserved = self._consumers // 4
         self._tasks = [
-            asyncio.create_task(self._consume(), name=f"work-queue/{n}") for n in range(self._consumers)
+            asyncio.create_task(self._consume(urgent_only=n < reserved), name=f"work-queue/{n}")
+            for n in range(self._consumers)
         ]
         self._tasks.append(asyncio.create_task(self._timer(), name="work-queue/timer"))
 
@@ -123,8 +128,8 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _take(self) -> str:
-        while not self._queued:
+    async def _take(self, *, urgent_only: bool) -> str:
+        while not (self._lanes[0] or (self._lanes[1] and not urgent_only)):
             self._ready.clear()
             await self._ready.wait()
         lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
@@ -133,9 +138,9 @@ class WorkQueue:
         self._active.add(uid)
         return uid
 
-    async def _consume(self) -> None:
+    async def _consume(self, *, urgent_only: bool) -> None:
         while True:
-            uid = await self._take()
+            uid = await self._take(urgent_only=urgent_only)
             try:
                 next_at = await self._run(uid)
             finally:

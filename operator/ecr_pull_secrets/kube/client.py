@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -70,8 +71,13 @@ class Rest:
         method, url, headers, payload, post = self._api.param_serialize(
             method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        response = self._api.call_api(method, url, headers, payload, post, _request_timeout=REQUEST_TIMEOUT)
-        data = response.read()
+        try:
+            response = self._api.call_api(
+                method, url, headers, payload, post, _request_timeout=REQUEST_TIMEOUT
+            )
+            data = response.read()
+        except urllib3.exceptions.HTTPError as error:  # unreachable, refused, timed out
+            raise KubeError(0, type(error).__name__, what) from None
         if not 200 <= response.status < 300:
             raise KubeError(int(response.status), str(response.reason or ""), what)
         parsed = json.loads(data or b"{}")

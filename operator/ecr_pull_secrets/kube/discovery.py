@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import urllib3
 from kubernetes import client
 
 from ecr_pull_secrets.kube.client import KubeError, Rest
@@ -21,12 +20,6 @@ class Discovery:
         """The `plural.group` of each wanted kind that discovery does not list (yet).
 
         Raises KubeError when the API server fails to answer; status 0 when it cannot be reached."""
-        try:
-            return self._unlisted(wanted)
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError(0, type(error).__name__, "reach the API server") from None
-
-    def _unlisted(self, wanted: Mapping[GroupVersion, frozenset[str]]) -> list[str]:
         groups = self._rest.request("GET", "/apis", "list API groups").get("groups", [])
         listed = {(g.get("name"), v.get("version")) for g in groups for v in g.get("versions", [])}
         missing: list[str] = []
