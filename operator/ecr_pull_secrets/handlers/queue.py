@@ -7,8 +7,9 @@ the sweep over what was listed at start). A uid added while it is being worked o
 again right after, never by two consumers at once. One heap and one task make the timer, however
 many resources wait. A failed pass is retried after a per-resource backoff.
 
-A quarter of the consumers (none when there are fewer than four) take only urgent work: a storm of renewals waiting on the AWS rate
-limit never holds up the repair of a deleted Secret from tokens already at hand.
+A quarter of the consumers (none when there are fewer than four) take only urgent work: a storm
+of renewals waiting on the AWS rate limit never holds up the repair of a deleted Secret from tokens
+already at hand.
 """
 
 from __future__ import annotations
