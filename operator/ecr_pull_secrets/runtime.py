@@ -162,3 +162,7 @@ def _configure_logging(config: Settings) -> None:
     kopf.configure(verbose=config.verbose, log_format=log_format[config.log_format])
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if not config.verbose:
+        # kopf says "Handler ... succeeded." at INFO for every watch event of every object (every
+        # namespace and ServiceAccount too); what the operator does it logs itself.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
