@@ -29,6 +29,7 @@ from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
+from ecr_pull_secrets.kube.watching import Watching
 from ecr_pull_secrets.metrics import Metrics
 from ecr_pull_secrets.settings import Settings
 from ecr_pull_secrets.verify.registry import RegistryClient
@@ -59,8 +60,6 @@ def run(config: Settings) -> int:
         # kopf's own short requests (patches, Events) give up as ours do: no call waits forever.
         settings.watching.connect_timeout = REQUEST_TIMEOUT[0]
         settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
-        # Only Secrets we manage are listed and watched: small memory, and no other Secret's data.
-        settings.watching.label_selectors["v1", "secrets"] = watch.MANAGED_SELECTOR
 
     metrics = Metrics()
     if config.metrics_port:
@@ -127,7 +126,9 @@ def run(config: Settings) -> int:
     watch.register(
         registry,
         cache=cache,
-        sync=CacheSync(cache, Listing(api_client), queue.add, config.namespaces),
+        sync=CacheSync(
+            cache, Listing(api_client), queue.add, config.namespaces, watching=Watching(api_client)
+        ),
         queue=queue,
         forget=reconciler.forget,
         relist_interval=config.relist_interval,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.sync import CacheSync, stale
+from ecr_pull_secrets.kube.watching import Gone
 from ecr_pull_secrets.model import api
 
 
@@ -78,7 +81,12 @@ def test_prime_fills_every_cache_from_paged_lists() -> None:
         listing.put("namespaces", namespace_body(name, "1"))
     listing.put("secrets", secret_body("one", "uid-a", "5"))
     listing.put("secrets", secret_body("two", "uid-b", "6"))
-    assert sync.prime() == (2, 0, 2)
+    assert sync.prime() == {
+        ("namespaces", None): "100",
+        ("serviceaccounts", None): "100",
+        ("secrets", None): "100",
+    }
+    assert sync.counts == (2, 0, 2)
     assert [ns.name for ns in cache.namespaces()] == ["team-a", "team-b"]
     assert [s.name for s in cache.secrets_of("uid-b")] == ["two"]
     assert woken == []
@@ -90,7 +98,7 @@ def test_relist_finds_a_missed_delete_and_wakes_the_owner() -> None:
     listing.put("secrets", secret_body("two", "uid-b", "6"))
     sync.prime()
     del listing.objects["secrets"][("team-a", "one")]  # deleted while the watch was down
-    assert sync.relist() == 1
+    assert asyncio.run(sync.relist()) == 1
     assert cache.secret("team-a", "one") is None
     assert woken == ["uid-a"]
 
@@ -100,7 +108,7 @@ def test_relist_fetches_a_missed_change_and_wakes_old_and_new_owner() -> None:
     listing.put("secrets", secret_body("one", "uid-a", "5"))
     sync.prime()
     listing.put("secrets", secret_body("one", "uid-b", "7"))
-    assert sync.relist() == 1
+    assert asyncio.run(sync.relist()) == 1
     held = cache.secret("team-a", "one")
     assert held is not None
     assert held.controller_uid == "uid-b"
@@ -114,7 +122,7 @@ def test_relist_keeps_what_was_recorded_after_the_list_was_taken() -> None:
     sync.prime()
     sync.secret_event("ADDED", secret_body("new", "uid-a", "101"))  # our write, after the list
     woken.clear()
-    assert sync.relist() == 0
+    assert asyncio.run(sync.relist()) == 0
     assert cache.secret("team-a", "new") is not None
     assert woken == []
 
@@ -127,7 +135,7 @@ def test_relist_of_namespaces_wakes_cluster_resources() -> None:
         {"kind": api.CLUSTER_KIND, "metadata": {"uid": "c", "name": "c", "resourceVersion": "1"}}
     )
     del listing.objects["namespaces"][("", "team-a")]
-    assert sync.relist() == 1
+    assert asyncio.run(sync.relist()) == 1
     assert cache.namespace("team-a") is None
     assert woken == ["c"]
 
@@ -165,3 +173,58 @@ def test_stale() -> None:
     held = {("a", "kept"): "5", ("a", "gone"): "5", ("a", "late"): "120", ("a", "moved"): "5"}
     listed = {("a", "kept"): "5", ("a", "moved"): "8", ("a", "new"): "9"}
     assert stale(held, listed, "100") == ([("a", "gone")], [("a", "moved"), ("a", "new")])
+
+
+class FakeWatching:
+    """The API server's watch: scripted answers, one per call; then it waits, as a quiet watch does."""
+
+    def __init__(self, *answers: list[tuple[str, dict[str, Any]]] | type[Gone]) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+        self.quiet = threading.Event()
+
+    def events(
+        self, plural: str, resource_version: str, *, namespace: str | None = None, label_selector: str = ""
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        self.asked.append(resource_version)
+        if not self.answers:
+            self.quiet.wait(5)
+            return
+        answer = self.answers.pop(0)
+        if answer is Gone:
+            raise Gone
+        yield from answer  # type: ignore[misc]
+
+
+def test_a_watch_follows_from_the_list_and_lists_again_when_its_version_is_gone() -> None:
+    cache, listing = ClusterCache(), FakeListing()
+    listing.put("secrets", secret_body("one", "uid-a", "5"))
+    listing.put("secrets", secret_body("two", "uid-b", "6"))
+    watching = FakeWatching(
+        [
+            ("ADDED", secret_body("three", "uid-c", "101")),
+            ("BOOKMARK", {"metadata": {"resourceVersion": "150"}}),
+        ],
+        Gone,
+    )
+    woken: list[str] = []
+
+    async def story() -> None:
+        sync = CacheSync(cache, listing, woken.append, watching=watching)  # type: ignore[arg-type]
+        versions = sync.prime()
+        del listing.objects["secrets"][("team-a", "one")]  # while the watch was gone
+        listing.put("secrets", secret_body("three", "uid-c", "101"))  # as the watch said
+        listing.version = "200"
+        sync.follow({("secrets", None): versions[("secrets", None)]})
+        for _ in range(500):
+            if len(watching.asked) == 3:
+                break
+            await asyncio.sleep(0.01)
+        sync.stop()
+        watching.quiet.set()
+        await asyncio.sleep(0)  # the events the thread handed over run now, in the loop
+
+    asyncio.run(story())
+    assert watching.asked == ["100", "150", "200"]  # from the list; after the bookmark; after the new list
+    assert sorted(key[1] for key in cache.secret_keys()) == ["three", "two"]
+    assert sorted(woken) == ["uid-a", "uid-c"]

@@ -1,9 +1,9 @@
-"""kopf registrations: what the operator watches, and where each event goes.
+"""kopf registrations: our resources' watch events, the start-up lists, and the cleanup.
 
 No kopf indexes: kopf would hold every handler until each indexed object had been seen (a toggle per
 object, waking every waiting worker on every flip), which at thousands of namespaces paused all
-work for minutes. Our own caches are filled by lists in a start-up handler instead (kopf starts its
-watches after those), and events only update them and wake the resources they concern.
+work for minutes. The caches are filled by lists in a start-up handler instead (kopf starts its
+watches after those), and followed by watches of our own (handlers/sync.py says why not kopf's).
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import kopf
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.queue import WorkQueue
-from ecr_pull_secrets.handlers.sync import MANAGED_SELECTOR, CacheSync
+from ecr_pull_secrets.handlers.sync import CacheSync
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.model import api
-
-MANAGED = {api.MANAGED_BY_LABEL: api.MANAGED_BY}
-__all__ = ["MANAGED", "MANAGED_SELECTOR", "register"]
 
 RETRY_SECONDS = 2.0
 
@@ -41,12 +38,11 @@ def register(
     @kopf.on.startup(id="prime-caches", registry=registry, errors=kopf.ErrorsMode.TEMPORARY)
     async def prime(logger: kopf.Logger, **_: Any) -> None:
         try:
-            namespaces, accounts, secrets = await asyncio.to_thread(sync.prime)
+            versions = await asyncio.to_thread(sync.prime)
         except KubeError as error:
             raise kopf.TemporaryError(f"listing what the caches need: {error}", delay=RETRY_SECONDS) from None
-        logger.info(
-            "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets", namespaces, accounts, secrets
-        )
+        logger.info("Listed %d namespaces, %d ServiceAccounts, %d managed Secrets", *sync.counts)
+        sync.follow(versions)
 
     def start() -> None:
         """The consumers start from the first watch event, not at start-up: kopf.event (our Events)
@@ -75,23 +71,9 @@ def register(
     async def cluster_resource(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
         resource_event(event, body, uid)
 
-    @kopf.on.event("v1", "secrets", labels=MANAGED, registry=registry)
-    async def managed_secret(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        start()
-        sync.secret_event(event["type"], body)
-
-    @kopf.on.event("v1", "namespaces", registry=registry)
-    async def namespace(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        start()
-        sync.namespace_event(event["type"], body)
-
-    @kopf.on.event("v1", "serviceaccounts", registry=registry)
-    async def service_account(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        start()
-        sync.account_event(event["type"], body)
-
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
         for task in relisting:
             task.cancel()
+        sync.stop()
         await queue.stop()
