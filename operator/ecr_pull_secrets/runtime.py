@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -60,6 +60,7 @@ def run(config: Settings) -> int:
         # kopf's own short requests (patches, Events) give up as ours do: no call waits forever.
         settings.watching.connect_timeout = REQUEST_TIMEOUT[0]
         settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
+        settings.persistence.diffbase_storage = NoDiffBase()
 
     metrics = Metrics()
     if config.metrics_port:
@@ -145,6 +146,20 @@ def run(config: Settings) -> int:
         priority=config.peering_priority,
     )
     return 0
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Nothing to diff: the operator has watch-event handlers only, yet kopf deep-copies every body
+    for a diff on every event (a third of its time per event of our resources, measured)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def _describe(cache: ClusterCache, uid: str) -> str:
