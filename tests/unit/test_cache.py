@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -112,3 +113,14 @@ def test_compact_body_drops_managed_fields_only() -> None:
     assert compact["metadata"]["resourceVersion"] == "1"
     assert compact["spec"] == {"registries": []}
     assert compact["status"] == {}
+
+
+def test_compact_bodies_share_their_keys_and_short_strings() -> None:
+    first, second = (
+        compact_body(json.loads(json.dumps({**resource(api.KIND, uid, "1"), "status": {"phase": "Ready"}})))
+        for uid in ("a", "b")
+    )
+    key_of = {id(k) for k in first["status"]}
+    assert {id(k) for k in second["status"]} == key_of
+    assert first["status"]["phase"] is second["status"]["phase"]
+    assert first["metadata"]["uid"] == "a"

@@ -9,6 +9,7 @@ writer and reader, so no locks.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,8 @@ from ecr_pull_secrets.model.cluster import NamespaceView, SecretView, ServiceAcc
 
 Key = tuple[str, str]
 """(namespace, name)"""
+SHORT = 128
+"""Strings up to this long are interned in cached bodies."""
 
 
 def newer(incoming: str, held: str) -> bool:
@@ -30,15 +33,28 @@ def newer(incoming: str, held: str) -> bool:
 
 
 def compact_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A resource as the reconciler reads it: without managedFields (often most of its size)."""
+    """A resource as the reconciler reads it: without managedFields (often most of its size), and
+    with its keys and short strings interned: a JSON document has its own copy of every key, and
+    thousands of resources repeat the same keys, condition types, reasons and times (5.5 KB per
+    body before, measured)."""
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
     return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": meta,
-        "spec": body.get("spec") or {},
-        "status": body.get("status") or {},
+        "apiVersion": _interned(body.get("apiVersion")),
+        "kind": _interned(body.get("kind")),
+        "metadata": _interned(meta),
+        "spec": _interned(body.get("spec") or {}),
+        "status": _interned(body.get("status") or {}),
     }
+
+
+def _interned(value: Any) -> Any:
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= SHORT else value
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    return value
 
 
 class ClusterCache:

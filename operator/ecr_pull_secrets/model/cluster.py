@@ -6,6 +6,7 @@ the labels and annotations only those the operator reads, except the labels sele
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +77,8 @@ class ServiceAccountView:
 def namespace_view(body: Mapping[str, Any]) -> NamespaceView:
     meta = body.get("metadata", {})
     return NamespaceView(
-        name=meta.get("name", ""),
-        labels=dict(meta.get("labels") or NO_LABELS),
+        name=sys.intern(meta.get("name", "")),
+        labels={sys.intern(k): sys.intern(v) for k, v in (meta.get("labels") or NO_LABELS).items()},
         annotations={k: v for k, v in (meta.get("annotations") or {}).items() if k == IGNORE_ANNOTATION},
         terminating=bool(meta.get("deletionTimestamp"))
         or (body.get("status") or {}).get("phase") == "Terminating",
@@ -91,18 +92,19 @@ def secret_view(body: Mapping[str, Any]) -> SecretView:
     controller = owner.get("uid")
     annotations = meta.get("annotations") or {}
     data = body.get("data") or {}
+    # Interned: every namespace's name, Secret type, time and host recurs across the caches.
     return SecretView(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
+        namespace=sys.intern(meta.get("namespace", "")),
+        name=sys.intern(meta.get("name", "")),
         uid=meta.get("uid", ""),
-        type=body.get("type", ""),
+        type=sys.intern(body.get("type", "")),
         controller_uid=controller,
         resource_version=meta.get("resourceVersion", ""),
-        controller=f"{owner.get('kind', '')} {owner.get('name', '')}".strip(),
+        controller=sys.intern(f"{owner.get('kind', '')} {owner.get('name', '')}".strip()),
         managed=(meta.get("labels") or {}).get(api.MANAGED_BY_LABEL) == api.MANAGED_BY,
-        annotations={k: annotations[k] for k in SECRET_ANNOTATIONS if k in annotations},
+        annotations={k: sys.intern(annotations[k]) for k in SECRET_ANNOTATIONS if k in annotations},
         content_ok=annotations.get(api.CONTENT_DIGEST_ANNOTATION) == digest(data),
-        hosts=registries_in(data),
+        hosts=frozenset(sys.intern(host) for host in registries_in(data)),
     )
 
 
@@ -110,8 +112,8 @@ def service_account_view(body: Mapping[str, Any]) -> ServiceAccountView:
     meta = body.get("metadata", {})
     added = (meta.get("annotations") or {}).get(ADDED_PULL_SECRETS_ANNOTATION, "")
     return ServiceAccountView(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
+        namespace=sys.intern(meta.get("namespace", "")),
+        name=sys.intern(meta.get("name", "")),
         labels=dict(meta.get("labels") or NO_LABELS),
         image_pull_secrets=tuple(ref.get("name", "") for ref in body.get("imagePullSecrets") or ()),
         added=tuple(name for name in added.split(",") if name),
