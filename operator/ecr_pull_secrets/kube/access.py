@@ -4,14 +4,13 @@ resource say. Nothing here writes anything but the (stateless) access reviews.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import urllib3
 from kubernetes import client, config
 
-from ecr_pull_secrets.kube.client import KubeError, new_api_client, raw_json
+from ecr_pull_secrets.kube.client import KubeError, Rest, api_path, new_api_client
 from ecr_pull_secrets.kube.permissions import Permission
 from ecr_pull_secrets.model import api
 
@@ -32,10 +31,7 @@ def service_account_user(namespace: str, name: str) -> tuple[str, tuple[str, ...
 
 class Access:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self._authz = client.AuthorizationV1Api(api_client)
-        self._extensions = client.ApiextensionsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
+        self._rest = Rest(api_client)
 
     @classmethod
     def connect(cls) -> Access:
@@ -52,8 +48,9 @@ class Access:
             "resource": permission.resource,
             "subresource": permission.subresource,
         }
-        review = _json(
-            self._authz.create_subject_access_review,
+        review = self._rest.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
             f"SubjectAccessReview for {permission}",
             {
                 "apiVersion": "authorization.k8s.io/v1",
@@ -65,54 +62,31 @@ class Access:
 
     def crd_established(self, name: str) -> bool | None:
         """True: served; False: created but not (yet) Established; None: not installed."""
-        try:
-            crd = _json(
-                self._extensions.read_custom_resource_definition, f"get CustomResourceDefinition {name}", name
-            )
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        crd = self._get(
+            api_path("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", name),
+            f"get CustomResourceDefinition {name}",
+            ("", name),
+        )
+        if crd is None:
+            return None
         conditions = (crd.get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
     def service_account_exists(self, namespace: str, name: str) -> bool:
-        try:
-            _json(
-                self._core.read_namespaced_service_account,
-                f"get ServiceAccount {namespace}/{name}",
-                name,
-                namespace,
-            )
-        except KubeError as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
+        path = api_path("/api/v1", "namespaces", namespace, "serviceaccounts", name)
+        return self._get(path, f"get ServiceAccount {namespace}/{name}", (namespace, name)) is not None
 
     def ecr_pull_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        path = api_path(f"/apis/{api.GROUP}/{api.VERSION}", "namespaces", namespace, api.PLURAL, name)
+        return self._get(path, f"get {api.KIND} {namespace}/{name}", (namespace, name))
+
+    def _get(self, path: str, what: str, expect: tuple[str, str]) -> dict[str, Any] | None:
         try:
-            return _json(
-                self._custom.get_namespaced_custom_object,
-                f"get {api.KIND} {namespace}/{name}",
-                api.GROUP,
-                api.VERSION,
-                namespace,
-                api.PLURAL,
-                name,
-            )
+            return self._rest.request("GET", path, what, expect=expect)
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
-
-
-def _json(call: Callable[..., Any], what: str, *args: Any) -> dict[str, Any]:
-    """raw_json, with an unreachable API server reported like any other failed call."""
-    try:
-        return raw_json(call, what, *args)
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise KubeError(0, f"API server unreachable ({type(error).__name__})", what) from None
 
 
 def current_namespace() -> str:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-
-T = TypeVar("T")
 
 # Every request gives up after this long: a stuck call must never pin one of the worker threads
 # that all tenants share. (connect, read) in seconds; watches are kopf's and have their own.
@@ -87,13 +83,3 @@ class Rest:
             if (meta.get("namespace") or "", meta.get("name")) != expect:
                 raise KubeError(0, "the API server answered with another object than was asked for", what)
         return parsed
-
-
-def raw_json(call: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Call a generated API method, skipping model deserialisation: plain dicts are all we need."""
-    try:
-        response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-    except ApiException as error:
-        raise KubeError(int(error.status or 0), str(error.reason or ""), what) from None
-    body = json.loads(response.data or b"{}")
-    return body if isinstance(body, dict) else {}
