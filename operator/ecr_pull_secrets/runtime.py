@@ -87,7 +87,11 @@ def run(config: Settings) -> int:
         return None if body is None else (await reconciler.reconcile(body)).wake_at
 
     queue = WorkQueue(
-        work, clock=utcnow, consumers=config.workers, describe=lambda uid: _describe(cache, uid)
+        work,
+        clock=utcnow,
+        consumers=config.workers,
+        describe=lambda uid: _describe(cache, uid),
+        group=lambda uid: ((cache.resource(uid) or {}).get("metadata") or {}).get("namespace", ""),
     )
     apply = Apply(
         secrets=secrets,

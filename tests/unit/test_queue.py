@@ -99,6 +99,26 @@ def test_urgent_work_is_served_while_every_other_consumer_is_busy_with_routine_w
     run(story)
 
 
+def test_namespaces_take_turns_within_a_lane() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["first"] = asyncio.Event()
+        groups = {"first": "busy", "b1": "quiet"} | {f"a{n}": "busy" for n in range(1, 5)}
+        queue = WorkQueue(work, clock=now, consumers=1, group=groups.__getitem__)
+        queue.start()
+        queue.add("first")
+        await work.until(lambda: work.active == {"first"})
+        for uid in ("a1", "a2", "a3", "a4", "b1"):
+            queue.add(uid)
+        queue.forget("a3")
+        work.gates["first"].set()
+        await work.until(lambda: len(work.worked) == 5)
+        await queue.stop()
+        assert work.order == ["first", "a1", "b1", "a2", "a4"]
+
+    run(story)
+
+
 def test_a_routine_uid_added_as_urgent_is_promoted() -> None:
     async def story() -> None:
         work = Recorder()

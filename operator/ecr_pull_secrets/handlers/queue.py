@@ -7,7 +7,9 @@ the sweep over what was listed at start). A uid added while it is being worked o
 again right after, never by two consumers at once. One heap and one task make the timer, however
 many resources wait. A failed pass is retried after a per-resource backoff.
 
-A quarter of the consumers (none when there are fewer than four) take only urgent work: a storm
+Within a lane, namespaces take turns (round robin): a tenant that makes hundreds of its resources
+due at once waits behind itself, not in front of everybody else. A quarter of the consumers (none
+when there are fewer than four) take only urgent work: a storm
 of renewals waiting on the AWS rate limit never holds up the repair of a deleted Secret from tokens
 already at hand.
 """
@@ -25,6 +27,43 @@ from datetime import datetime, timedelta
 log = logging.getLogger(__name__)
 
 Work = Callable[[str], Awaitable[datetime | None]]
+
+
+class _Lane:
+    """uids waiting, in turns by group (a namespace), first come first served within a group."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, deque[str]] = {}
+        self._turns: deque[str] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._turns)
+
+    def push(self, group: str, uid: str) -> None:
+        waiting = self._groups.get(group)
+        if waiting is None:
+            waiting = self._groups[group] = deque()
+            self._turns.append(group)
+        waiting.append(uid)
+
+    def pop(self) -> str:
+        group = self._turns.popleft()
+        waiting = self._groups[group]
+        uid = waiting.popleft()
+        if waiting:
+            self._turns.append(group)  # its next one waits for everybody else's turn
+        else:
+            del self._groups[group]
+        return uid
+
+    def remove(self, group: str, uid: str) -> None:
+        waiting = self._groups[group]
+        waiting.remove(uid)
+        if not waiting:
+            del self._groups[group]
+            self._turns.remove(group)
+
+
 """Works on one uid; returns when to work on it again (None: at its next change)."""
 
 # Re-reading the plan at least this often bounds the harm of a wall-clock jump.
@@ -40,16 +79,18 @@ class WorkQueue:
         clock: Callable[[], datetime],
         consumers: int = 8,
         describe: Callable[[str], str] = str,
+        group: Callable[[str], str] = lambda uid: "",
         backoff: tuple[float, ...] = ERROR_BACKOFF,
     ) -> None:
         self._work = work
         self._clock = clock
         self._consumers = consumers
         self._describe = describe
+        self._group = group
         self._backoff = backoff
-        self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())
-        self._queued: dict[str, int] = {}
-        """uid -> the lane it waits in (0 urgent, 1 routine)"""
+        self._lanes = (_Lane(), _Lane())
+        self._queued: dict[str, tuple[int, str]] = {}
+        """uid -> the lane it waits in (0 urgent, 1 routine) and its group"""
         self._active: set[str] = set()
         self._again: dict[str, int] = {}
         """uids added while being worked on -> the lane to go back to"""
@@ -70,12 +111,13 @@ class WorkQueue:
             return
         queued = self._queued.get(uid)
         if queued is not None:
-            if queued <= lane:
+            if queued[0] <= lane:
                 return
-            self._lanes[queued].remove(uid)  # promoted: rare, and a routine lane is short-lived
+            self._lanes[queued[0]].remove(queued[1], uid)  # promoted
         self._due.pop(uid, None)  # the heap entry goes stale and is skipped
-        self._queued[uid] = lane
-        self._lanes[lane].append(uid)
+        group = self._group(uid)
+        self._queued[uid] = (lane, group)
+        self._lanes[lane].push(group, uid)
         self._ready.set()
 
     def add_at(self, uid: str, at: datetime) -> None:
@@ -92,9 +134,9 @@ class WorkQueue:
             self._timer_changed.set()
 
     def forget(self, uid: str) -> None:
-        lane = self._queued.pop(uid, None)
-        if lane is not None:
-            self._lanes[lane].remove(uid)
+        queued = self._queued.pop(uid, None)
+        if queued is not None:
+            self._lanes[queued[0]].remove(queued[1], uid)
         self._again.pop(uid, None)
         self._due.pop(uid, None)
         self._errors.pop(uid, None)
@@ -134,7 +176,7 @@ class WorkQueue:
             self._ready.clear()
             await self._ready.wait()
         lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
-        uid = lane.popleft()
+        uid = lane.pop()
         del self._queued[uid]
         self._active.add(uid)
         return uid

@@ -143,11 +143,11 @@ class Reconciler:
                     held = await self._issuer.issue(resource, work.decision.trigger, now)
             except (AwsCallFailed, KubeError, AuthUnresolved) as error:
                 failed = _failure(error)
-                self._metrics.renewal("failure", failed.reason, time.monotonic() - started)
             else:
                 assert held is not None
                 write_failures = await self._write(resource, held, work, now)
                 written = len(write_failures) < len(work.write_to)
+        took = time.monotonic() - started
         await self._apply.delete_secrets(work.delete, ref=ref)
         await self._patch_accounts(resource, inp.namespaces)
 
@@ -162,12 +162,15 @@ class Reconciler:
             verdict=verdict,
             current=body.get("status") or {},
         )
-        if report.renewed is not None:
-            self._metrics.renewal("success", report.renewed, time.monotonic() - started)
+        # The renewal and its schedule are recorded together: no scrape sees one without the other.
+        if failed is not None:
+            self._metrics.renewal("failure", failed.reason, took)
+        elif report.renewed is not None:
+            self._metrics.renewal("success", report.renewed, took)
+        self._schedule(resource, *report.renewal)
         self._apply.post(body, report.events, ref=ref)
         if report.status is not None:
             await self._apply.patch_status(body, report.status)
-        self._schedule(resource, *report.renewal)
         if self._verification is not None:
             self._verification.start_if_due(
                 body,
