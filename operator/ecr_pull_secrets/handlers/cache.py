@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import NamespaceView, SecretView, ServiceAccountView
+from ecr_pull_secrets.model.cluster import NamespaceView, SecretView, ServiceAccountView, entry_owners
 
 Key = tuple[str, str]
 """(namespace, name)"""
@@ -113,7 +113,7 @@ class ClusterCache:
             return False
         self._unindex_account(held)
         self._accounts.setdefault(view.namespace, {})[view.name] = view
-        for owner in _owners(view):
+        for owner in entry_owners(view.added):
             self._added_by.setdefault(owner, set()).add((view.namespace, view.name))
         return held is None or replace(held, resource_version=view.resource_version) != view
 
@@ -128,7 +128,7 @@ class ClusterCache:
     def _unindex_account(self, held: ServiceAccountView | None) -> None:
         if held is None:
             return
-        for owner in _owners(held):
+        for owner in entry_owners(held.added):
             _discard(self._added_by, owner, (held.namespace, held.name))
 
     # -- managed Secrets ---------------------------------------------------------------------
@@ -210,10 +210,6 @@ class ClusterCache:
             return
         self._cluster.discard(uid)
         _discard(self._homes, held["metadata"].get("namespace", ""), uid)
-
-
-def _owners(view: ServiceAccountView) -> set[str]:
-    return {entry.partition("@")[2] for entry in view.added if "@" in entry}
 
 
 def _discard(index: dict[Any, set[Any]], key: Any, item: Any) -> None:

@@ -26,7 +26,12 @@ from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.watching import Gone, Watching
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.cluster import namespace_view, secret_view, service_account_view
+from ecr_pull_secrets.model.cluster import (
+    entry_owners,
+    namespace_view,
+    secret_view,
+    service_account_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +87,9 @@ class CacheSync:
         if type_ == "DELETED":
             held = self._cache.drop_account(view.namespace, view.name)
             if held is not None:
-                self._wake_accounts(view.namespace, _owners(held.added))
+                self._wake_accounts(view.namespace, entry_owners(held.added))
         elif self._cache.put_account(view):
-            self._wake_accounts(view.namespace, _owners(view.added))
+            self._wake_accounts(view.namespace, entry_owners(view.added))
 
     def secret_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
         view = secret_view(body)
@@ -323,10 +328,6 @@ def _versions(items: Iterable[Mapping[str, Any]]) -> dict[Key, str]:
 
 def _stub(namespace: str, name: str, resource_version: str) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name, "resourceVersion": resource_version}}
-
-
-def _owners(entries: Iterable[str]) -> set[str]:
-    return {entry.partition("@")[2] for entry in entries if "@" in entry}
 
 
 def _selector(plural: str) -> str:

@@ -7,7 +7,7 @@ the labels and annotations only those the operator reads, except the labels sele
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,11 @@ def added_entry(secret: str, owner_uid: str) -> str:
 
 def entry_secret(entry: str) -> str:
     return entry.partition("@")[0]
+
+
+def entry_owners(entries: Iterable[str]) -> set[str]:
+    """The uids of the resources that added these entries."""
+    return {entry.partition("@")[2] for entry in entries if "@" in entry}
 
 
 NO_LABELS: Mapping[str, str] = {}
