@@ -45,18 +45,59 @@ def region_host_pattern(partition: str) -> str:
     return rules.REGION_PATTERNS[partition].removeprefix("^").removesuffix("$")
 
 
+def _host_forms() -> dict[tuple[str, str | None, bool], list[str]]:
+    """Partitions by the registry host forms they share (standard suffix, dual-stack suffix, FIPS):
+    aws and aws-us-gov differ in their regions only, so one alternative serves both."""
+    forms: dict[tuple[str, str | None, bool], list[str]] = {}
+    for partition, (standard, dualstack) in rules.REGISTRY_SUFFIXES.items():
+        key = (standard, dualstack, partition in rules.FIPS_PARTITIONS)
+        forms.setdefault(key, []).append(partition)
+    return forms
+
+
 def _registry_host_pattern() -> str:
     """A private ECR registry host, its region fitting its partition and the partition's suffix."""
-    global_regions = f"({region_host_pattern('aws')}|{region_host_pattern('aws-us-gov')})"
-    china = region_host_pattern("aws-cn")
-    return (
-        "^[0-9]{12}[.]("
-        f"dkr[.]ecr(-fips)?[.]{global_regions}[.]amazonaws[.]com"
-        f"|dkr-ecr(-fips)?[.]{global_regions}[.]on[.]aws"
-        f"|dkr[.]ecr(-fips)?[.]{china}[.]amazonaws[.]com[.]cn"
-        f"|dkr-ecr(-fips)?[.]{china}[.]on[.]amazonwebservices[.]com[.]cn"
-        ")$"
-    )
+    alternatives: list[str] = []
+    for (standard, dualstack, fips), partitions in _host_forms().items():
+        regions = "|".join(region_host_pattern(p) for p in partitions)
+        regions = f"({regions})" if len(partitions) > 1 else regions
+        fips_part = "(-fips)?" if fips else ""
+        alternatives.append(f"dkr[.]ecr{fips_part}[.]{regions}[.]{standard.replace('.', '[.]')}")
+        if dualstack is not None:
+            alternatives.append(f"dkr-ecr{fips_part}[.]{regions}[.]{dualstack.replace('.', '[.]')}")
+    return "^[0-9]{12}[.](" + "|".join(alternatives) + ")$"
+
+
+def _region_forms() -> str:
+    """For messages: aws: us|eu|...-NAME-N; aws-cn: cn-NAME-N, hosts ending in .amazonaws.com.cn ..."""
+    described = []
+    for partition, pattern in rules.REGION_PATTERNS.items():
+        prefix = (
+            pattern.removeprefix("^").removesuffix("-[a-z0-9]+-[0-9]+$").replace("(", "").replace(")", "")
+        )
+        standard, dualstack = rules.REGISTRY_SUFFIXES[partition]
+        suffixes = f".{standard}" + (f" or .{dualstack}" if dualstack else "")
+        described.append(f"{partition}: {prefix}-NAME-N, hosts ending in {suffixes}")
+    return "; ".join(described)
+
+
+def _partitions_in_words() -> str:
+    *others, last = rules.PARTITIONS
+    return f"{', '.join(others)} or {last}"
+
+
+PARTITION_MARKERS = {
+    "aws-cn": "h.endsWith('.cn')",
+    "aws-us-gov": "h.matches('[.]us-gov-')",
+    **{
+        partition: f"h.endsWith('.{standard}')"
+        for partition, (standard, dualstack) in rules.REGISTRY_SUFFIXES.items()
+        if partition not in {"aws", "aws-cn", "aws-us-gov"}
+    },
+}
+"""Per partition other than aws, a CEL test on a host `h` that holds exactly for the hosts the
+registry rule admits in that partition (tests/unit checks every form): a list in one partition
+has every host or none pass each test."""
 
 
 REGISTRY_HOST = _registry_host_pattern()
@@ -230,8 +271,7 @@ def registries() -> Schema:
                 f"self == '{PUBLIC_HOST}' || self.matches('{REGISTRY_HOST}')",
                 "spec.registries[] must each be an Amazon ECR registry host such as "
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com or public.ecr.aws, written in lower case, "
-                "whose region fits its partition (aws: us|eu|ap|sa|ca|me|af|il|mx-NAME-N; "
-                "aws-cn: cn-NAME-N, hosts ending in .cn; aws-us-gov: us-gov-NAME-N)",
+                f"whose region fits its partition ({_region_forms()})",
                 reason="FieldValueInvalid",
             ),
             rule(
@@ -254,9 +294,8 @@ def registries() -> Schema:
     schema["x-kubernetes-list-type"] = "set"
     schema["x-kubernetes-validations"] = [
         rule(
-            "(self.all(h, h.endsWith('.cn')) || !self.exists(h, h.endsWith('.cn'))) && "
-            "(self.all(h, h.matches('[.]us-gov-')) || !self.exists(h, h.matches('[.]us-gov-')))",
-            "spec.registries must all be in one AWS partition (aws, aws-cn or aws-us-gov): one "
+            " && ".join(f"(self.all(h, {m}) || !self.exists(h, {m}))" for m in PARTITION_MARKERS.values()),
+            f"spec.registries must all be in one AWS partition ({_partitions_in_words()}): one "
             "identity cannot hold credentials in two partitions",
             reason="FieldValueInvalid",
         )
@@ -445,6 +484,96 @@ def verify() -> Schema:
     )
 
 
+def output() -> Schema:
+    single = " and ".join(rules.SINGLE_REGISTRY_OUTPUTS)
+    return obj(
+        {
+            "type": string(
+                max(len(t) for t in rules.OUTPUT_TYPES),
+                enum=rules.OUTPUT_TYPES,
+                default=rules.OUTPUT_TYPES[0],
+                description=(
+                    "dockerconfigjson (default): a kubernetes.io/dockerconfigjson pull Secret for every "
+                    "registry. argocd: an Argo CD repository-credentials Secret (label "
+                    "argocd.argoproj.io/secret-type: repo-creds; url, username, password, type: helm, "
+                    "enableOCI) for an OCI Helm registry. basicAuth: a kubernetes.io/basic-auth Secret "
+                    f"(username, password). {single} hold one registry: name exactly one."
+                ),
+            )
+        },
+        description="The shape of the Secret. All shapes hold the same tokens, renewed together.",
+    )
+
+
+def template_keys(path: str) -> list[dict[str, str]]:
+    """CEL on a secretTemplate map: keys are label keys, and none is reserved (rules.reserved_key)."""
+    key_rule = (
+        "a label key (an optional DNS subdomain prefix of at most 253 characters and '/', "
+        "then a name of at most 63 characters of [-A-Za-z0-9_.] that starts and ends alphanumeric)"
+    )
+    names = " || ".join(f"k == '{name}'" for name in rules.RESERVED_KEY_NAMES)
+    reserved = (
+        f"{names} || (k.matches('{rules.RESERVED_KEY_PREFIX}') && !k.startsWith('{rules.OPEN_KEY_PREFIX}'))"
+    )
+    return [
+        rule(
+            f"self.all(k, k.matches('{rules.LABEL_KEY}') && {label_key_lengths('k')})",
+            f"{path} keys must each be {key_rule}",
+            reason="FieldValueInvalid",
+        ),
+        rule(
+            f"!self.exists(k, {reserved})",
+            f"{path} may not set {', '.join(rules.RESERVED_KEY_NAMES)} or keys under kubernetes.io, "
+            "k8s.io or ecr.pullsecrets.dev (app.kubernetes.io/ is open): the operator and Kubernetes "
+            "set those",
+            reason="FieldValueForbidden",
+        ),
+    ]
+
+
+def secret_template() -> Schema:
+    path = "spec.secretTemplate.metadata"
+    labels: Schema = {
+        "type": "object",
+        "description": f"Labels to add to the Secret (at most {rules.MAX_TEMPLATE_LABELS}).",
+        "maxProperties": rules.MAX_TEMPLATE_LABELS,
+        "additionalProperties": string(rules.LABEL_VALUE_MAX, pattern=rules.LABEL_VALUE),
+        "x-kubernetes-validations": template_keys(f"{path}.labels"),
+    }
+    annotations: Schema = {
+        "type": "object",
+        "description": (
+            f"Annotations to add to the Secret (at most {rules.MAX_TEMPLATE_ANNOTATIONS}, values of "
+            f"at most {rules.TEMPLATE_ANNOTATION_VALUE_MAX} printable characters on one line)."
+        ),
+        "maxProperties": rules.MAX_TEMPLATE_ANNOTATIONS,
+        "additionalProperties": string(
+            rules.TEMPLATE_ANNOTATION_VALUE_MAX, pattern=rules.TEMPLATE_ANNOTATION_VALUE
+        ),
+        "x-kubernetes-validations": template_keys(f"{path}.annotations"),
+    }
+    return obj(
+        {"metadata": obj({"labels": labels, "annotations": annotations})},
+        description=(
+            "Labels and annotations for the Secret besides the operator's own; a change is applied at "
+            "the next write, a removed key stays on existing Secrets."
+        ),
+    )
+
+
+def single_registry_rule() -> dict[str, str]:
+    shapes = ", ".join(f"'{t}'" for t in rules.SINGLE_REGISTRY_OUTPUTS)
+    return rule(
+        f"!has(self.output) || !has(self.output.type) || !(self.output.type in [{shapes}]) "
+        "|| size(self.registries) == 1",
+        "spec.registries must name exactly one registry when spec.output.type is "
+        f"{' or '.join(rules.SINGLE_REGISTRY_OUTPUTS)}: one such Secret holds one registry's "
+        "credentials (use one resource per registry)",
+        field_path=".registries",
+        reason="FieldValueInvalid",
+    )
+
+
 def spec_schema(*, cluster: bool) -> Schema:
     properties: dict[str, Schema] = {
         "registries": registries(),
@@ -466,6 +595,8 @@ def spec_schema(*, cluster: bool) -> Schema:
         ),
         "auth": auth(cluster=cluster),
         "verify": verify(),
+        "output": output(),
+        "secretTemplate": secret_template(),
     }
     if cluster:
         properties["namespaceSelector"] = selector(
@@ -473,7 +604,7 @@ def spec_schema(*, cluster: bool) -> Schema:
             "Serve namespaces whose labels match (matchLabels, matchExpressions); default all.",
         )
         properties["namespaces"] = namespace_globs()
-    return obj(properties, required=["registries"])
+    return obj(properties, required=["registries"], rules_=[single_registry_rule()])
 
 
 # -- the rest of the CRD ---------------------------------------------------------------------------

@@ -77,6 +77,31 @@ def dry_run(kube: Kube, kind: str, namespace: str, spec: dict[str, Any]) -> subp
             id="names-and-all",
         ),
         pytest.param(
+            {"registries": ["123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", GOOD]},
+            "spec.registries must all be in one AWS partition",
+            id="eu-sovereign-and-aws",
+        ),
+        pytest.param(
+            {
+                "registries": [
+                    "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+                    "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+                ]
+            },
+            "spec.registries must all be in one AWS partition",
+            id="iso-and-iso-b",
+        ),
+        pytest.param(
+            {"registries": ["123456789012.dkr-ecr.eusc-de-east-1.amazonaws.eu"]},
+            "an Amazon ECR registry host such as",
+            id="eu-sovereign-has-no-dualstack-host",
+        ),
+        pytest.param(
+            {"registries": ["123456789012.dkr.ecr.us-iso-east-1.amazonaws.com"]},
+            "an Amazon ECR registry host such as",
+            id="iso-region-global-suffix",
+        ),
+        pytest.param(
             {"registries": [GOOD], "auth": {"serviceAccountRef": {"name": "sa", "namespace": "other"}}},
             'unknown field "spec.auth.serviceAccountRef.namespace"',
             id="namespaced-resource-names-another-namespace",
@@ -182,6 +207,11 @@ def test_kubectl_apply_admits_every_bound(
         "123456789012.dkr.ecr.il-central-1.amazonaws.com",
         "123456789012.dkr.ecr.mx-central-1.amazonaws.com",
         "123456789012.dkr.ecr.ap-southeast-7.amazonaws.com",
+        "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+        "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+        "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+        "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+        "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
     ],
 )
 def test_kubectl_apply_accepts_ecr_host_forms(kube: Kube, namespace: str, host: str) -> None:

@@ -88,6 +88,38 @@ VALID: list[Valid] = [
         ACCOUNT,
         dualstack=True,
     ),
+    # The partitions without dual-stack or FIPS registry hosts (model/rules.py REGISTRY_SUFFIXES).
+    Valid(
+        "eusc", f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.eu", "", "aws-eusc", "eusc-de-east-1", ACCOUNT
+    ),
+    Valid("iso", f"{ACCOUNT}.dkr.ecr.us-iso-east-1.c2s.ic.gov", "", "aws-iso", "us-iso-east-1", ACCOUNT),
+    Valid(
+        "iso-b", f"{ACCOUNT}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", "", "aws-iso-b", "us-isob-east-1", ACCOUNT
+    ),
+    Valid(
+        "iso-e",
+        f"{ACCOUNT}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+        "",
+        "aws-iso-e",
+        "eu-isoe-west-1",
+        ACCOUNT,
+    ),
+    Valid(
+        "iso-f",
+        f"{ACCOUNT}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+        "",
+        "aws-iso-f",
+        "us-isof-south-1",
+        ACCOUNT,
+    ),
+    Valid(
+        "eusc-upper-https",
+        f"HTTPS://{ACCOUNT}.DKR.ECR.EUSC-DE-EAST-1.AMAZONAWS.EU/",
+        f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+        "aws-eusc",
+        "eusc-de-east-1",
+        ACCOUNT,
+    ),
     Valid("public", "public.ecr.aws", "", "aws", "us-east-1", None),
     # Normalisation: what users paste from the console or a docker login command.
     Valid(
@@ -192,6 +224,65 @@ INVALID: list[Invalid] = [
         "standard-service-dualstack-suffix",
         f"{ACCOUNT}.dkr.ecr.us-east-1.on.aws",
         ("registry hosts end in .amazonaws.com",),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "eusc-region-global-suffix",
+        f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.com",
+        ("partition aws-eusc", "end in .amazonaws.eu"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "global-region-eusc-suffix",
+        f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.eu",
+        ("partition aws,", "end in .amazonaws.com"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "eusc-unknown-country",
+        f"{ACCOUNT}.dkr.ecr.eusc-fr-east-1.amazonaws.eu",
+        ("eusc-fr-east-1 is not a region", "aws-eusc"),
+    ),
+    Invalid(
+        "iso-region-isob-suffix",
+        f"{ACCOUNT}.dkr.ecr.us-iso-east-1.sc2s.sgov.gov",
+        ("partition aws-iso,", "end in .c2s.ic.gov"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "isob-region-iso-suffix",
+        f"{ACCOUNT}.dkr.ecr.us-isob-east-1.c2s.ic.gov",
+        ("partition aws-iso-b", "end in .sc2s.sgov.gov"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "isof-region-isoe-suffix",
+        f"{ACCOUNT}.dkr.ecr.us-isof-east-1.cloud.adc-e.uk",
+        ("partition aws-iso-f", "end in .csp.hci.ic.gov"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "isoe-region-global-suffix",
+        f"{ACCOUNT}.dkr.ecr.eu-isoe-west-1.amazonaws.com",
+        ("partition aws-iso-e", "end in .cloud.adc-e.uk"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "eusc-fips",
+        f"{ACCOUNT}.dkr.ecr-fips.eusc-de-east-1.amazonaws.eu",
+        ("aws-eusc, which has no FIPS registry hosts", f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.eu"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "iso-dualstack",
+        f"{ACCOUNT}.dkr-ecr.us-iso-east-1.c2s.ic.gov",
+        ("aws-iso, which has no dual-stack registry hosts", f"{ACCOUNT}.dkr.ecr.us-iso-east-1.c2s.ic.gov"),
+        partition_mismatch=True,
+    ),
+    Invalid(
+        "eusc-dualstack-on-aws",
+        f"{ACCOUNT}.dkr-ecr.eusc-de-east-1.on.aws",
+        ("aws-eusc, which has no dual-stack registry hosts",),
         partition_mismatch=True,
     ),
     Invalid(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.loaders
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
@@ -18,6 +19,7 @@ from botocore.compat import HTTPHeaders
 from ecr_pull_secrets.aws.ratelimit import RateLimiter, prepaid
 from ecr_pull_secrets.aws.sessions import ChainSession, SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
+from ecr_pull_secrets.model import rules
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN, Chain, RoleHop, StaticKeys, WebIdentity
 from tests.unit.test_ratelimit import FakeTime
 
@@ -93,6 +95,19 @@ def answered(
             "api.ecr-fips.us-gov-west-1.amazonaws.com",
             id="govcloud",
         ),
+        pytest.param(
+            "aws-eusc", "eusc-de-east-1", False, "api.ecr.eusc-de-east-1.amazonaws.eu", id="eu-sovereign"
+        ),
+        pytest.param("aws-iso", "us-iso-east-1", False, "api.ecr.us-iso-east-1.c2s.ic.gov", id="iso"),
+        pytest.param(
+            "aws-iso-b", "us-isob-east-1", False, "api.ecr.us-isob-east-1.sc2s.sgov.gov", id="iso-b"
+        ),
+        pytest.param(
+            "aws-iso-e", "eu-isoe-west-1", False, "api.ecr.eu-isoe-west-1.cloud.adc-e.uk", id="iso-e"
+        ),
+        pytest.param(
+            "aws-iso-f", "us-isof-south-1", False, "api.ecr.us-isof-south-1.csp.hci.ic.gov", id="iso-f"
+        ),
     ],
 )
 def test_the_token_request_goes_to_the_fips_endpoint_only_for_fips_hosts(
@@ -109,6 +124,49 @@ def test_the_token_request_goes_to_the_fips_endpoint_only_for_fips_hosts(
     assert [url.split("/")[2] for url in answer.urls] == [host]
     assert (credential.username, credential.password) == ("AWS", "not-a-real-password")
     assert expires_at == EXPIRES
+
+
+CALLER = (
+    b'<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+    b"<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/u</Arn><UserId>U</UserId>"
+    b"<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>"
+)
+
+
+@pytest.mark.parametrize(
+    ("partition", "host"),
+    [
+        pytest.param("aws", "sts.us-east-1.amazonaws.com", id="aws"),
+        pytest.param("aws-cn", "sts.cn-north-1.amazonaws.com.cn", id="china"),
+        pytest.param("aws-us-gov", "sts.us-gov-west-1.amazonaws.com", id="govcloud"),
+        pytest.param("aws-eusc", "sts.eusc-de-east-1.amazonaws.eu", id="eu-sovereign"),
+        pytest.param("aws-iso", "sts.us-iso-east-1.c2s.ic.gov", id="iso"),
+        pytest.param("aws-iso-b", "sts.us-isob-east-1.sc2s.sgov.gov", id="iso-b"),
+        pytest.param("aws-iso-e", "sts.eu-isoe-west-1.cloud.adc-e.uk", id="iso-e"),
+        pytest.param("aws-iso-f", "sts.us-isof-south-1.csp.hci.ic.gov", id="iso-f"),
+    ],
+)
+def test_sts_calls_stay_in_the_partition(partition: str, host: str) -> None:
+    urls: list[str] = []
+
+    def answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        urls.append(request.url)
+        return AWSResponse(request.url, 200, HTTPHeaders(), Body(CALLER))
+
+    session = resolver().resolve(OPERATOR_CHAIN, partition, OWNER)
+    session.sts().meta.events.register("before-send", answer)
+
+    assert session.sts().get_caller_identity()["Account"] == "123456789012"
+    assert [url.split("/")[2] for url in urls] == [host]
+
+
+def test_every_partition_has_an_sts_region_botocore_lists_in_it() -> None:
+    data = botocore.loaders.create_loader().load_data("partitions")
+    regions = {p["id"]: p["regions"] for p in data["partitions"]}
+
+    for partition in rules.PARTITIONS:
+        region = ChainSession.sts_region(partition)
+        assert region in regions[partition], (partition, region)
 
 
 def test_fips_and_standard_clients_are_kept_apart() -> None:

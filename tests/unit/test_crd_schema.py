@@ -303,16 +303,25 @@ def test_registry_rule_messages_are_helpful() -> None:
     assert "123456789012.dkr.ecr.us-east-1.amazonaws.com" in validations[0]["message"]
     assert "public.ecr.aws" in validations[0]["message"]
     assert "region fits its partition" in validations[0]["message"]
+    for partition, (standard, _) in SUFFIXES.items():
+        assert f"{partition}: " in validations[0]["message"], partition
+        assert f".{standard}" in validations[0]["message"], partition
     assert "exactly 12 digits" in validations[1]["message"]
 
 
 # -- regions: botocore's partition data ----------------------------------------------------------
 
-# ECR's own host suffixes per partition: standard (botocore's dnsSuffix) and dual-stack.
-SUFFIXES = {
+# ECR's own host suffixes per partition: standard (botocore's dnsSuffix) and dual-stack (None: the
+# partition has neither dual-stack nor FIPS registry hosts, only ACCOUNT.dkr.ecr.REGION.SUFFIX).
+SUFFIXES: dict[str, tuple[str, str | None]] = {
     "aws": ("amazonaws.com", "on.aws"),
     "aws-cn": ("amazonaws.com.cn", "on.amazonwebservices.com.cn"),
     "aws-us-gov": ("amazonaws.com", "on.aws"),
+    "aws-eusc": ("amazonaws.eu", None),
+    "aws-iso": ("c2s.ic.gov", None),
+    "aws-iso-b": ("sc2s.sgov.gov", None),
+    "aws-iso-e": ("cloud.adc-e.uk", None),
+    "aws-iso-f": ("csp.hci.ic.gov", None),
 }
 
 
@@ -335,13 +344,25 @@ def listed_regions(partition: str) -> list[str]:
 
 
 def hosts_in(region: str, partition: str) -> list[str]:
+    """Every registry host form of `partition` (its suffixes), for `region`."""
     standard, dualstack = SUFFIXES[partition]
+    if dualstack is None:
+        return [f"{ACCOUNT}.dkr.ecr.{region}.{standard}"]
     return [
         f"{ACCOUNT}.dkr.ecr.{region}.{standard}",
         f"{ACCOUNT}.dkr.ecr-fips.{region}.{standard}",
         f"{ACCOUNT}.dkr-ecr.{region}.{dualstack}",
         f"{ACCOUNT}.dkr-ecr-fips.{region}.{dualstack}",
     ]
+
+
+def every_form(region: str, partition: str) -> list[str]:
+    """hosts_in, plus the dual-stack and FIPS forms a partition without them must refuse."""
+    standard, dualstack = SUFFIXES[partition]
+    forms = [f"{ACCOUNT}.dkr.ecr-fips.{region}.{standard}"]
+    for suffix in {dualstack or "on.aws", "on.aws"}:
+        forms += [f"{ACCOUNT}.dkr-ecr.{region}.{suffix}", f"{ACCOUNT}.dkr-ecr-fips.{region}.{suffix}"]
+    return sorted(set(hosts_in(region, partition) + forms))
 
 
 @pytest.mark.parametrize("partition", sorted(SUFFIXES))
@@ -357,7 +378,7 @@ def test_region_patterns_are_botocores(partition: str) -> None:
 def test_every_region_botocore_lists_is_admitted_and_parsed(partition: str) -> None:
     regions = listed_regions(partition)
 
-    assert len(regions) >= 2
+    assert len(regions) >= 1
     for region in regions:
         for host in hosts_in(region, partition):
             assert registry_rule(host), host
@@ -365,16 +386,29 @@ def test_every_region_botocore_lists_is_admitted_and_parsed(partition: str) -> N
             assert (parsed.partition, parsed.region) == (partition, region), host
 
 
-def test_regions_of_the_other_partitions_are_refused() -> None:
-    others = sorted(set(botocore_partitions()) - set(SUFFIXES))
-    regions = [r for p in others for r in listed_regions(p)]
+def test_every_partition_botocore_knows_is_known() -> None:
+    assert sorted(botocore_partitions()) == sorted(SUFFIXES) == sorted(rules.PARTITIONS)
 
-    assert len(regions) >= 5, others
-    for region in regions:
-        for partition in SUFFIXES:
-            for host in hosts_in(region, partition):
+
+@pytest.mark.parametrize("partition", sorted(SUFFIXES))
+def test_regions_with_another_partitions_suffix_are_refused(partition: str) -> None:
+    """A region of one partition under the host suffixes of another is neither admitted nor parsed."""
+    for region in listed_regions(partition):
+        for other, suffixes in SUFFIXES.items():
+            if suffixes == SUFFIXES[partition]:
+                continue  # aws and aws-us-gov share their suffixes: the region tells them apart
+            for host in hosts_in(region, other):
                 assert not registry_rule(host), host
                 assert not parses(host), host
+
+
+@pytest.mark.parametrize("partition", [p for p, (_, dualstack) in SUFFIXES.items() if dualstack is None])
+def test_partitions_without_dualstack_or_fips_hosts_refuse_those_forms(partition: str) -> None:
+    for region in listed_regions(partition):
+        (standard,) = hosts_in(region, partition)
+        for host in every_form(region, partition):
+            assert registry_rule(host) is (host == standard), host
+            assert parses(host) is (host == standard), host
 
 
 @pytest.mark.parametrize(
@@ -384,6 +418,14 @@ def test_regions_of_the_other_partitions_are_refused() -> None:
         pytest.param("mx-central-12", "aws", id="future-two-digit"),
         pytest.param("cn-southwest-3", "aws-cn", id="future-china-region"),
         pytest.param("us-gov-central-1", "aws-us-gov", id="future-govcloud-region"),
+        pytest.param("eusc-de-west-1", "aws-eusc", id="future-eu-sovereign-region"),
+        pytest.param("us-iso-north-1", "aws-iso", id="future-iso-region"),
+        pytest.param("us-isob-south-2", "aws-iso-b", id="future-iso-b-region"),
+        pytest.param("eu-isoe-north-1", "aws-iso-e", id="future-iso-e-region"),
+        pytest.param("us-isof-west-1", "aws-iso-f", id="future-iso-f-region"),
+        pytest.param("eusc-fr-east-1", None, id="eu-sovereign-country-botocore-does-not-name"),
+        pytest.param("eusc-east-1", None, id="eu-sovereign-without-country"),
+        pytest.param("us-isoz-east-1", None, id="iso-letter-botocore-does-not-name"),
         pytest.param("xx-east-1", None, id="unknown-prefix"),
         pytest.param("zz-north-1", None, id="unknown-prefix-2"),
         pytest.param("us-east-west-1", None, id="two-word-name"),
@@ -416,19 +458,55 @@ GOV = f"{ACCOUNT}.dkr.ecr.us-gov-west-1.amazonaws.com"
 GOV_FIPS = f"{ACCOUNT}.dkr.ecr-fips.us-gov-east-1.amazonaws.com"
 GOV_DUALSTACK = f"{ACCOUNT}.dkr-ecr.us-gov-west-1.on.aws"
 PUBLIC = "public.ecr.aws"
-PARTITION_RULE = (
-    "(self.all(h, h.endsWith('.cn')) || !self.exists(h, h.endsWith('.cn'))) && "
-    "(self.all(h, h.matches('[.]us-gov-')) || !self.exists(h, h.matches('[.]us-gov-')))"
-)
+EUSC = f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.eu"
+EUSC_FUTURE = f"{ACCOUNT}.dkr.ecr.eusc-de-west-2.amazonaws.eu"
+ISO = f"{ACCOUNT}.dkr.ecr.us-iso-east-1.c2s.ic.gov"
+ISO_WEST = f"{ACCOUNT}.dkr.ecr.us-iso-west-1.c2s.ic.gov"
+ISO_B = f"{ACCOUNT}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov"
+ISO_E = f"{ACCOUNT}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk"
+ISO_F = f"{ACCOUNT}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov"
+# Per partition other than aws, what marks its hosts (evaluated in Python below).
+MARKERS = {
+    "aws-cn": "h.endsWith('.cn')",
+    "aws-us-gov": "h.matches('[.]us-gov-')",
+    "aws-eusc": "h.endsWith('.amazonaws.eu')",
+    "aws-iso": "h.endsWith('.c2s.ic.gov')",
+    "aws-iso-b": "h.endsWith('.sc2s.sgov.gov')",
+    "aws-iso-e": "h.endsWith('.cloud.adc-e.uk')",
+    "aws-iso-f": "h.endsWith('.csp.hci.ic.gov')",
+}
+PARTITION_RULE = " && ".join(f"(self.all(h, {m}) || !self.exists(h, {m}))" for m in MARKERS.values())
+
+
+def marked(marker: str, host: str) -> bool:
+    """One MARKERS test, evaluated."""
+    ends = re.fullmatch(r"h\.endsWith\('([^']*)'\)", marker)
+    if ends:
+        return host.endswith(ends[1])
+    found = re.fullmatch(r"h\.matches\('([^']*)'\)", marker)
+    assert found is not None, marker
+    return cel_matches(found[1], host)
 
 
 def partition_rule(hosts: list[str]) -> bool:
     """PARTITION_RULE, evaluated."""
     (rule,) = rules_of(spec_schema()["properties"]["registries"])
     assert rule == PARTITION_RULE
-    china = [h.endswith(".cn") for h in hosts]
-    gov = [cel_matches("[.]us-gov-", h) for h in hosts]
-    return (all(china) or not any(china)) and (all(gov) or not any(gov))
+    for marker in MARKERS.values():
+        flags = [marked(marker, h) for h in hosts]
+        if not (all(flags) or not any(flags)):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("partition", sorted(SUFFIXES))
+def test_each_admitted_host_carries_exactly_its_partitions_marker(partition: str) -> None:
+    for region in listed_regions(partition):
+        for host in hosts_in(region, partition):
+            assert registry_rule(host), host
+            assert {p for p, m in MARKERS.items() if marked(m, host)} == (
+                set() if partition == "aws" else {partition}
+            ), host
 
 
 def one_partition(hosts: list[str]) -> bool:
@@ -454,6 +532,20 @@ def one_partition(hosts: list[str]) -> bool:
         pytest.param([GOV_DUALSTACK, PUBLIC], False, id="govcloud-dualstack-and-public"),
         pytest.param([GOV, CN], False, id="govcloud-and-china"),
         pytest.param([US, GOV_FIPS, CN], False, id="three-partitions"),
+        pytest.param([EUSC, EUSC_FUTURE], True, id="eu-sovereign"),
+        pytest.param([ISO, ISO_WEST], True, id="iso"),
+        pytest.param([ISO_B], True, id="iso-b"),
+        pytest.param([ISO_E], True, id="iso-e"),
+        pytest.param([ISO_F], True, id="iso-f"),
+        pytest.param([EUSC, US], False, id="eu-sovereign-and-aws"),
+        pytest.param([EU, EUSC], False, id="eu-and-eu-sovereign"),
+        pytest.param([EUSC, PUBLIC], False, id="eu-sovereign-and-public"),
+        pytest.param([EUSC, CN], False, id="eu-sovereign-and-china"),
+        pytest.param([ISO, ISO_B], False, id="iso-and-iso-b"),
+        pytest.param([ISO, ISO_F], False, id="iso-and-iso-f"),
+        pytest.param([ISO_E, EUSC], False, id="iso-e-and-eu-sovereign"),
+        pytest.param([GOV, ISO], False, id="govcloud-and-iso"),
+        pytest.param([ISO_F, PUBLIC], False, id="iso-f-and-public"),
     ],
 )
 def test_partition_rule_agrees_with_parse_spec(hosts: list[str], admitted: bool) -> None:
@@ -464,7 +556,10 @@ def test_partition_rule_agrees_with_parse_spec(hosts: list[str], admitted: bool)
 def test_partition_rule_message_names_the_partitions() -> None:
     (validation,) = spec_schema()["properties"]["registries"]["x-kubernetes-validations"]
 
-    assert "one AWS partition (aws, aws-cn or aws-us-gov)" in validation["message"]
+    assert (
+        "one AWS partition (aws, aws-cn, aws-us-gov, aws-eusc, aws-iso, aws-iso-b, aws-iso-e or aws-iso-f)"
+        in validation["message"]
+    )
 
 
 # -- spec.auth ---------------------------------------------------------------------------------
@@ -494,8 +589,13 @@ def role_arn_patterns() -> dict[str, str]:
         pytest.param(f"arn:aws:iam::{ACCOUNT}:role/{'r' * 64}", True, id="64-character-name"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:role/a+b=c,d.e@f_g-h", True, id="every-allowed-character"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:role/{'r' * 65}", False, id="65-character-name"),
-        pytest.param(f"arn:aws-iso:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-iso"),
-        pytest.param(f"arn:aws-iso-b:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-iso-b"),
+        pytest.param(f"arn:aws-eusc:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-eusc"),
+        pytest.param(f"arn:aws-iso:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-iso"),
+        pytest.param(f"arn:aws-iso-b:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-iso-b"),
+        pytest.param(f"arn:aws-iso-e:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-iso-e"),
+        pytest.param(f"arn:aws-iso-f:iam::{ACCOUNT}:role/ecr-pull", True, id="aws-iso-f"),
+        pytest.param(f"arn:aws-iso-z:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-iso-unknown"),
+        pytest.param(f"arn:aws-eusc-de:iam::{ACCOUNT}:role/ecr-pull", False, id="aws-eusc-lookalike"),
         pytest.param(f"arn:aws-eu:iam::{ACCOUNT}:role/ecr-pull", False, id="unknown-partition"),
         pytest.param(f"arn:aws:iam::{ACCOUNT}:user/ecr-pull", False, id="user"),
         pytest.param(f"arn:aws:sts::{ACCOUNT}:assumed-role/ecr-pull/s", False, id="assumed-role"),

@@ -97,6 +97,42 @@ CASES = [
         doc(TOKEN_STATEMENT, pull(f"arn:aws-us-gov:ecr:us-gov-east-1:{A}:repository/*")),
     ),
     Case(
+        "eu-sovereign",
+        [f"{A}.dkr.ecr.eusc-de-east-1.amazonaws.eu"],
+        ["app"],
+        doc(TOKEN_STATEMENT, pull(f"arn:aws-eusc:ecr:eusc-de-east-1:{A}:repository/app")),
+    ),
+    Case(
+        "iso",
+        [f"{A}.dkr.ecr.us-iso-east-1.c2s.ic.gov", f"{B}.dkr.ecr.us-iso-west-1.c2s.ic.gov"],
+        [],
+        doc(
+            TOKEN_STATEMENT,
+            pull(
+                f"arn:aws-iso:ecr:us-iso-east-1:{A}:repository/*",
+                f"arn:aws-iso:ecr:us-iso-west-1:{B}:repository/*",
+            ),
+        ),
+    ),
+    Case(
+        "iso-b",
+        [f"{A}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov"],
+        ["app"],
+        doc(TOKEN_STATEMENT, pull(f"arn:aws-iso-b:ecr:us-isob-east-1:{A}:repository/app")),
+    ),
+    Case(
+        "iso-e",
+        [f"{A}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk"],
+        ["app"],
+        doc(TOKEN_STATEMENT, pull(f"arn:aws-iso-e:ecr:eu-isoe-west-1:{A}:repository/app")),
+    ),
+    Case(
+        "iso-f",
+        [f"{A}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov"],
+        ["app"],
+        doc(TOKEN_STATEMENT, pull(f"arn:aws-iso-f:ecr:us-isof-south-1:{A}:repository/app")),
+    ),
+    Case(
         "registries-times-repositories",
         [f"{A}.dkr.ecr.us-east-1.amazonaws.com", f"{B}.dkr.ecr.eu-west-1.amazonaws.com"],
         ["web", "team/api"],
@@ -369,6 +405,21 @@ def test_token_action_is_never_scoped_and_pulls_always_are() -> None:
             ["aws: public.ecr.aws", "aws-cn: "],
             id="public-and-china",
         ),
+        pytest.param(
+            [f"{A}.dkr.ecr.eu-central-1.amazonaws.com", f"{A}.dkr.ecr.eusc-de-east-1.amazonaws.eu"],
+            ["aws: ", "aws-eusc: ", f"{A}.dkr.ecr.eusc-de-east-1.amazonaws.eu"],
+            id="aws-and-eu-sovereign",
+        ),
+        pytest.param(
+            [f"{A}.dkr.ecr.us-iso-east-1.c2s.ic.gov", f"{A}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov"],
+            ["aws-iso: ", "aws-iso-b: "],
+            id="iso-and-iso-b",
+        ),
+        pytest.param(
+            ["public.ecr.aws", f"{A}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov"],
+            ["aws: public.ecr.aws", "aws-iso-f: "],
+            id="public-and-iso-f",
+        ),
     ],
 )
 def test_mixed_partitions_are_refused(registries: list[str], fragments: list[str]) -> None:
@@ -420,6 +471,23 @@ def test_invalid_requests_are_refused(registries: list[str], repositories: list[
         pytest.param(
             f"arn:aws:iam::{A}:oidc-provider/issuer.example.com", "issuer.example.com", id="self-managed"
         ),
+        pytest.param(
+            f"arn:aws-eusc:iam::{A}:oidc-provider/issuer.example.eu", "issuer.example.eu", id="eu-sovereign"
+        ),
+        pytest.param(
+            f"arn:aws-iso:iam::{A}:oidc-provider/oidc.eks.us-iso-east-1.c2s.ic.gov/id/XYZ",
+            "oidc.eks.us-iso-east-1.c2s.ic.gov/id/XYZ",
+            id="iso",
+        ),
+        pytest.param(
+            f"arn:aws-iso-b:iam::{A}:oidc-provider/issuer.example.com", "issuer.example.com", id="iso-b"
+        ),
+        pytest.param(
+            f"arn:aws-iso-e:iam::{A}:oidc-provider/issuer.example.com", "issuer.example.com", id="iso-e"
+        ),
+        pytest.param(
+            f"arn:aws-iso-f:iam::{A}:oidc-provider/issuer.example.com", "issuer.example.com", id="iso-f"
+        ),
     ],
 )
 def test_trust_policy(provider: str, issuer: str) -> None:
@@ -458,7 +526,8 @@ def test_trust_policy_audience() -> None:
         f"arn:aws:iam::{A}:role/ecr",
         f"arn:aws:iam::{A}:oidc-provider/",
         f"arn:aws:iam::{A}:oidc-provider/https://oidc.example.com",
-        f"arn:aws-iso:iam::{A}:oidc-provider/oidc.example.com",
+        f"arn:aws-iso-z:iam::{A}:oidc-provider/oidc.example.com",
+        f"arn:aws-eu:iam::{A}:oidc-provider/oidc.example.com",
         ISSUER,
         "",
     ],
@@ -516,3 +585,13 @@ def test_policies_refuse_a_provider_in_another_partition() -> None:
         MixedPartitions, match="OIDC provider is in partition aws but the registries are in aws-cn"
     ):
         policies(hosts, trust=(OidcProvider.parse(PROVIDER), ServiceAccount("ns", "sa")))
+
+
+def test_policies_refuse_an_iso_provider_for_iso_b_registries() -> None:
+    hosts = [RegistryHost.parse(f"{A}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov")]
+    provider = OidcProvider.parse(f"arn:aws-iso:iam::{A}:oidc-provider/oidc.example.com")
+
+    with pytest.raises(
+        MixedPartitions, match="OIDC provider is in partition aws-iso but the registries are in aws-iso-b"
+    ):
+        policies(hosts, trust=(provider, ServiceAccount("ns", "sa")))

@@ -73,7 +73,15 @@ def test_invalid_registry_host_is_a_value_error() -> None:
         pytest.param("us-gov-west-1", "aws-us-gov", id="govcloud-west"),
         pytest.param("us-gov-east-1", "aws-us-gov", id="govcloud-east"),
         pytest.param("us-govx-1", "aws", id="gov-lookalike"),
+        pytest.param("eusc-de-east-1", "aws-eusc", id="eu-sovereign"),
+        pytest.param("eusc-de-west-2", "aws-eusc", id="eu-sovereign-future"),
+        pytest.param("eusc-fr-east-1", None, id="eu-sovereign-unknown-country"),
+        pytest.param("us-iso-east-1", "aws-iso", id="iso"),
+        pytest.param("us-isob-east-1", "aws-iso-b", id="iso-b"),
+        pytest.param("eu-isoe-west-1", "aws-iso-e", id="iso-e"),
+        pytest.param("us-isof-south-1", "aws-iso-f", id="iso-f"),
+        pytest.param("us-isoz-east-1", None, id="iso-unknown-letter"),
     ],
 )
-def test_partition_of(region: str, partition: str) -> None:
+def test_partition_of(region: str, partition: str | None) -> None:
     assert partition_of(region) == partition

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError
 from ecr_pull_secrets import __version__
 from ecr_pull_secrets.aws.errors import classify, is_throttling
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.services import STS
 from ecr_pull_secrets.metrics import AwsResult, Metrics
 from ecr_pull_secrets.model.identity import Chain, OperatorIdentity, StaticKeys, WebIdentity, session_name
 
@@ -42,7 +43,18 @@ CLIENT_CONFIG = Config(
 # Assumed-role credentials live an hour; replace them well before that.
 REFRESH_MARGIN = timedelta(minutes=10)
 ROLE_DURATION_SECONDS = 3600
-_STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+# Where each partition's STS calls go: a region of that partition (botocore's partitions.json
+# names one as implicitGlobalRegion; tests/unit checks each region is listed in its partition).
+_STS_REGION = {
+    "aws": "us-east-1",
+    "aws-cn": "cn-north-1",
+    "aws-us-gov": "us-gov-west-1",
+    "aws-eusc": "eusc-de-east-1",
+    "aws-iso": "us-iso-east-1",
+    "aws-iso-b": "us-isob-east-1",
+    "aws-iso-e": "eu-isoe-west-1",
+    "aws-iso-f": "us-isof-south-1",
+}
 
 MintToken = Callable[[str, str, str], str]
 """(namespace, service account, audience) -> a ServiceAccount token from the TokenRequest API."""
@@ -82,7 +94,11 @@ class ChainSession:
         self.limiter.spend()
 
     def sts(self) -> Any:
-        return self.client("sts", _STS_REGION.get(self.partition, "us-east-1"))
+        return self.client(STS, self.sts_region(self.partition))
+
+    @staticmethod
+    def sts_region(partition: str) -> str:
+        return _STS_REGION[partition]
 
 
 class SessionResolver:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ecr_pull_secrets.aws.errors import classify
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
+from ecr_pull_secrets.aws.services import ECR, ECR_PUBLIC
 from ecr_pull_secrets.aws.sessions import ChainSession, SessionResolver
 from ecr_pull_secrets.model.credential import Credential
 from ecr_pull_secrets.model.identity import Chain
@@ -60,7 +61,7 @@ class BotoTokenSource:
             return public_token(session)
         where = f"{region} (FIPS endpoint)" if fips else region
         try:
-            ecr = session.client("ecr", region, fips=fips)
+            ecr = session.client(ECR, region, fips=fips)
             data = ecr.get_authorization_token()["authorizationData"][0]
         except Exception as error:
             raise classify(error, f"ecr:GetAuthorizationToken in {where}") from None
@@ -83,9 +84,7 @@ class BotoTokenSource:
 def public_token(session: ChainSession) -> tuple[Credential, datetime]:
     """ECR Public issues tokens only in us-east-1 (and needs sts:GetServiceBearerToken)."""
     try:
-        data = session.client("ecr-public", PUBLIC_TOKEN_REGION).get_authorization_token()[
-            "authorizationData"
-        ]
+        data = session.client(ECR_PUBLIC, PUBLIC_TOKEN_REGION).get_authorization_token()["authorizationData"]
     except Exception as error:
         raise classify(error, "ecr-public:GetAuthorizationToken") from None
     return _decode(data["authorizationToken"]), data["expiresAt"].astimezone(UTC)

@@ -11,14 +11,17 @@ PUBLIC_HOST = "public.ecr.aws"
 # ECR Public issues its tokens only from us-east-1, whatever the region of the caller.
 PUBLIC_TOKEN_REGION = "us-east-1"
 
+_SUFFIXES = sorted(
+    {suffix for forms in rules.REGISTRY_SUFFIXES.values() for suffix in forms if suffix is not None},
+    key=len,
+    reverse=True,
+)
 _PRIVATE = re.compile(
     r"^(?P<account>[0-9]{12})"
     r"\.(?P<service>dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)"
     r"\.(?P<region>[a-z0-9-]+)"  # which regions exist is partition_of's to say
-    r"\.(?P<suffix>amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn)"
+    rf"\.(?P<suffix>{'|'.join(map(re.escape, _SUFFIXES))})"
 )
-_DUALSTACK_SUFFIX = {"aws": "on.aws", "aws-cn": "on.amazonwebservices.com.cn", "aws-us-gov": "on.aws"}
-_STANDARD_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
 
 
 TokenGroup = tuple[str, bool, bool]
@@ -57,12 +60,22 @@ class RegistryHost:
         region = match["region"]
         partition = partition_of(region)
         if partition is None:
-            raise InvalidRegistryHost(
-                f"{raw!r}: {region} is not a region of the aws, aws-cn or aws-us-gov partition"
-            )
+            raise InvalidRegistryHost(f"{raw!r}: {region} is not a region of the {_known()} partition")
         service = match["service"]
         dualstack = service.startswith("dkr-ecr")
-        expected_suffix = (_DUALSTACK_SUFFIX if dualstack else _STANDARD_SUFFIX)[partition]
+        fips = service.endswith("-fips")
+        standard_suffix, dualstack_suffix = rules.REGISTRY_SUFFIXES[partition]
+        if fips and partition not in rules.FIPS_PARTITIONS:
+            raise InvalidRegistryHost(
+                f"{raw!r}: region {region} is in partition {partition}, which has no FIPS registry "
+                f"hosts; write {match['account']}.dkr.ecr.{region}.{standard_suffix}"
+            )
+        if dualstack and dualstack_suffix is None:
+            raise InvalidRegistryHost(
+                f"{raw!r}: region {region} is in partition {partition}, which has no dual-stack "
+                f"registry hosts; write {match['account']}.dkr.ecr.{region}.{standard_suffix}"
+            )
+        expected_suffix = dualstack_suffix if dualstack else standard_suffix
         if match["suffix"] != expected_suffix:
             raise InvalidRegistryHost(
                 f"{raw!r}: region {region} is in partition {partition}, whose "
@@ -73,7 +86,7 @@ class RegistryHost:
             partition=partition,
             region=region,
             account=match["account"],
-            fips=service.endswith("-fips"),
+            fips=fips,
             dualstack=dualstack,
         )
 
@@ -81,6 +94,12 @@ class RegistryHost:
 def partition_of(region: str) -> str | None:
     """The partition whose region pattern (botocore's) the region fits; None for none of ours."""
     return next((p for p, pattern in rules.REGION_PATTERNS.items() if rules.matches(pattern, region)), None)
+
+
+def _known() -> str:
+    """aws, aws-cn, ... or aws-iso-f: the partitions parse knows, for messages."""
+    *others, last = rules.PARTITIONS
+    return f"{', '.join(others)} or {last}"
 
 
 def _explain(raw: str, host: str) -> str:

@@ -67,10 +67,33 @@ REGION_PATTERNS = {
     "aws": r"^(us|eu|ap|sa|ca|me|af|il|mx)-[a-z0-9]+-[0-9]+$",
     "aws-cn": r"^cn-[a-z0-9]+-[0-9]+$",
     "aws-us-gov": r"^us-gov-[a-z0-9]+-[0-9]+$",
+    "aws-eusc": r"^eusc-(de)-[a-z0-9]+-[0-9]+$",
+    "aws-iso": r"^us-iso-[a-z0-9]+-[0-9]+$",
+    "aws-iso-b": r"^us-isob-[a-z0-9]+-[0-9]+$",
+    "aws-iso-e": r"^eu-isoe-[a-z0-9]+-[0-9]+$",
+    "aws-iso-f": r"^us-isof-[a-z0-9]+-[0-9]+$",
 }
 """botocore's partition `regionRegex` (\\w narrowed to what a host name may hold): a region AWS
 opens tomorrow parses today, a made-up one does not. tests/unit ties these to botocore's data."""
-ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+PARTITIONS = tuple(REGION_PATTERNS)
+REGISTRY_SUFFIXES: dict[str, tuple[str, str | None]] = {
+    "aws": ("amazonaws.com", "on.aws"),
+    "aws-cn": ("amazonaws.com.cn", "on.amazonwebservices.com.cn"),
+    "aws-us-gov": ("amazonaws.com", "on.aws"),
+    "aws-eusc": ("amazonaws.eu", None),
+    "aws-iso": ("c2s.ic.gov", None),
+    "aws-iso-b": ("sc2s.sgov.gov", None),
+    "aws-iso-e": ("cloud.adc-e.uk", None),
+    "aws-iso-f": ("csp.hci.ic.gov", None),
+}
+"""Per partition, the suffix of its ECR registry hosts (botocore's `dnsSuffix`, tests/unit checks)
+and of its dual-stack registry hosts (dkr-ecr.REGION.SUFFIX, ECR's endpoint page), or None.
+Dual-stack and FIPS registry hosts (dkr-ecr, dkr.ecr-fips) are documented for aws, aws-cn and
+aws-us-gov only (AWS General Reference, "Amazon ECR endpoints and quotas"); botocore's data has
+API endpoints, not registry hosts. The other partitions take ACCOUNT.dkr.ecr.REGION.SUFFIX."""
+FIPS_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+"""Partitions whose registry hosts have a FIPS form (dkr.ecr-fips, dkr-ecr-fips)."""
+ROLE_ARN = rf"^arn:({'|'.join(PARTITIONS)}):iam::[0-9]{{12}}:role/([\w+=,.@-]+/)*[\w+=,.@-]{{1,64}}$"
 """IAM role names are 1-64 of [\\w+=,.@-]; paths are segments of the same characters."""
 ROLE_ARN_MAX = 2048
 """sts:AssumeRole RoleArn: 20-2048 characters."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ecr_pull_secrets.model import rules
 from ecr_pull_secrets.model.registry import RegistryHost
 
 POLICY_VERSION = "2012-10-17"
@@ -34,7 +35,7 @@ _REPOSITORY_MAX = 256
 _CACHE_PREFIX = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 _CACHE_PREFIX_LENGTH = range(2, 31)
 _OIDC_PROVIDER = re.compile(
-    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>[0-9]{12})"
+    rf"arn:(?P<partition>{'|'.join(map(re.escape, rules.PARTITIONS))}):iam::(?P<account>[0-9]{{12}})"
     r":oidc-provider/(?P<issuer>[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~-]+)*)"
 )
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
