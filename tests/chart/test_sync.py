@@ -1,5 +1,6 @@
-"""Copies stay copies: the chart's crds/ and deploy/manifests/ match their sources; the chart's
-container arguments and environment are ones the operator's CLI accepts."""
+"""Copies stay copies: the chart's files/ and deploy/manifests/ match their sources (the CRD
+templates: tests/chart/test_crds.py); the chart's container arguments and environment are ones the
+operator's CLI accepts."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ STALE = "run `make chart-sync` (hack/render-manifests.sh) and commit the result"
 PENDING_FLAGS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize(("source", "copy"), helm.COPIES, ids=["crds", "prometheus-rules"])
+@pytest.mark.parametrize(("source", "copy"), helm.COPIES, ids=["prometheus-rules"])
 def test_chart_copies_are_byte_identical(source: Path, copy: Path) -> None:
-    """crds/ is deploy/crds/, files/ is deploy/prometheus/: the chart ships, never forks, them."""
+    """files/ is deploy/prometheus/: the chart ships, never forks, it."""
     originals = {p.name: p.read_bytes() for p in source.glob("*.yaml")}
     copies = {p.name: p.read_bytes() for p in copy.glob("*.yaml")}
     assert sorted(copies) == sorted(originals), STALE

@@ -31,6 +31,16 @@ app.kubernetes.io/part-of: ecr-pull-secret-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{- /* Labels of the chart's own CRDs, besides their app.kubernetes.io/name (deploy/crds/ has it). */ -}}
+{{- define "eps.crdLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: crds
+app.kubernetes.io/part-of: ecr-pull-secret-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
 {{- define "eps.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "eps.fullname" .) .Values.serviceAccount.name -}}
