@@ -253,3 +253,53 @@ def test_the_exchange_goes_to_the_regional_sts_endpoint(
     with pytest.raises(_Sent) as sent:
         credentials.get_frozen_credentials()  # web identity credentials are fetched when first used
     assert sent.value.url == f"https://sts.{REGION}.amazonaws.com/"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # No IAM OIDC provider for the token's issuer (or the JWKS cannot be fetched or verified).
+        (
+            "InvalidIdentityToken",
+            f"No OpenIDConnect provider found in your account for {SERVICE_ACCOUNT_ISSUER}",
+            "InvalidCredentials",
+        ),
+        # The role's trust policy does not match the token's sub/aud.
+        ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", "AccessDenied"),
+    ],
+)
+def test_sts_refusing_the_token_is_reported_without_the_token(
+    *,
+    kube: Kube,
+    namespace: str,
+    run_operator: RunOperator,
+    aws: AwsEmulator,
+    tmp_path: Path,
+    case: tuple[str, str, str],
+) -> None:
+    """What the walk-through's troubleshooting quotes: STS's answer in the Ready condition."""
+    error_code, message, reason = case
+    token_file = tmp_path / "token"
+    token = mint_operator_token(kube, namespace, token_file)
+    aws.fail(
+        "AssumeRoleWithWebIdentity", error_code, 400 if error_code != "AccessDenied" else 403, message=message
+    )
+    process = run_operator(off_eks_environment(token_file))
+
+    kube.create_eps(namespace, "app", {"registries": [REGISTRY]})
+    ready = wait_for(
+        "Ready=False",
+        lambda: (c := kube.condition(namespace, "app")).get("status") == "False" and c,
+        timeout=20,
+    )
+    assert ready["reason"] == reason
+    assert f"{error_code}: {message}" in ready["message"]
+    assert aws.calls("AssumeRoleWithWebIdentity") >= 1
+    assert aws.calls("GetAuthorizationToken") == 0
+    assert kube.get_secret(namespace, "app") is None
+    for text in (
+        json.dumps(kube.get_eps(namespace, "app")),
+        json.dumps(kube.events(namespace)),
+        process.log(),
+    ):
+        assert token not in text
