@@ -29,6 +29,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: ecr-pull-secret-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- /* Labels of the chart's own CRDs, besides their app.kubernetes.io/name (deploy/crds/ has it). */ -}}
@@ -39,6 +42,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: crds
 app.kubernetes.io/part-of: ecr-pull-secret-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "eps.serviceAccountName" -}}
@@ -63,4 +69,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{- define "eps.replicas" -}}
 {{- if .Values.ha.enabled }}{{ .Values.ha.replicas }}{{ else }}1{{ end -}}
+{{- end -}}
+
+{{- /* The operator's own AWS identity settings: what aws.* asks for, checked. */ -}}
+{{- define "eps.checkAws" -}}
+{{- $web := .Values.aws.webIdentity -}}
+{{- if and $web.enabled (not $web.roleArn) -}}
+{{- fail "aws.webIdentity.roleArn is required when aws.webIdentity.enabled is true" -}}
+{{- end -}}
+{{- if and $web.enabled .Values.serviceAccount.irsaRoleArn -}}
+{{- fail "set either serviceAccount.irsaRoleArn (EKS) or aws.webIdentity (outside EKS), not both" -}}
+{{- end -}}
 {{- end -}}
