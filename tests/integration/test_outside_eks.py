@@ -1,9 +1,10 @@
 """Outside EKS (docs/outside-eks.md): the operator's own AWS identity from a ServiceAccount token
 that the cluster's own issuer signed, exchanged with sts:AssumeRoleWithWebIdentity.
 
-No pod identity webhook, no EKS: the test apiserver mints the token (TokenRequest, audience
-sts.amazonaws.com), the operator runs with only the variables an off-EKS install sets and
-no static keys, and the AWS emulator records what reached STS. The token is checked the way
+No pod identity webhook, no EKS: the test apiserver mints the token (TokenRequest, with the
+audience and lifetime of the chart's projected volume), the operator runs with exactly the AWS
+variables the chart renders for `aws.webIdentity` and `aws.region` and no static keys, and the AWS
+emulator records what reached STS. The token is checked the way
 IAM checks it: `iss` is the issuer the cluster publishes in its discovery document, and the
 signature verifies against the JWKS it publishes.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,33 +32,84 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.model.identity import OPERATOR_CHAIN
-from tests.harness import dockerconfig
+from tests.harness import dockerconfig, helm
 from tests.harness.aws_emulator import AwsEmulator
 from tests.harness.controlplane import SERVICE_ACCOUNT_ISSUER, ControlPlane
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.conftest import ALLOW_ALL, FAST
 
+WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "outside-eks.md"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ROLE = "arn:aws:iam::123456789012:role/ecr-pull-secret-operator"
 REGION = "eu-west-1"
-AUDIENCE = "sts.amazonaws.com"
 SERVICE_ACCOUNT = "ecr-pull-secret-operator"
 # What the harness adds to every operator it runs: its endpoint, and no instance metadata lookups
 # (there is no IMDS here; a real off-EKS node has none for the operator either, or must not use it).
 HARNESS_ONLY = {"AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED"}
 
 
-def off_eks_environment(token_file: Path) -> dict[str, str]:
-    """The AWS variables an off-EKS install gives the operator's container (the chart's
-    `aws.webIdentity` and `aws.region` values), and nothing else: no keys, no profile."""
-    return {
-        "AWS_ROLE_ARN": ROLE,
-        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,  # botocore reads this one, not AWS_REGION
-        "AWS_STS_REGIONAL_ENDPOINTS": "regional",
-    }
+@dataclass(frozen=True)
+class OffEks:
+    """What the chart renders for an off-EKS install: the container's AWS variables and the
+    projected token (audience, lifetime, file)."""
+
+    env: dict[str, str]
+    audience: str
+    expiration_seconds: int
+    token_file: Path
+
+    def without(self, name: str) -> dict[str, str]:
+        return {k: v for k, v in self.env.items() if k != name}
+
+
+def walkthrough_values() -> str:
+    """The values file docs/outside-eks.md tells users to install with."""
+    match = re.search(r"```yaml\n(# values-outside-eks\.yaml\n.*?)```", WALKTHROUGH.read_text(), re.DOTALL)
+    assert match, f"no values-outside-eks.yaml block in {WALKTHROUGH}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory: pytest.TempPathFactory) -> OffEks:
+    """`helm template` with the walk-through's values file; only the token directory is changed,
+    to a local one, so the rendered AWS_WEB_IDENTITY_TOKEN_FILE is a file this test writes, as the
+    kubelet would."""
+    work = tmp_path_factory.mktemp("chart")
+    values = work / "values-outside-eks.yaml"
+    values.write_text(walkthrough_values())
+    mount = work / "projected"
+    mount.mkdir()
+    rendered = helm.template(
+        helm.ensure_helm(), values_files=[values], set_values=[f"aws.webIdentity.mountPath={mount}"]
+    )
+    documents = yaml.safe_load_all(rendered)
+    [deployment] = [d for d in documents if d and d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("AWS_")}
+    [volume] = [v for v in pod["volumes"] if "projected" in v]
+    [mounted] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    [source] = volume["projected"]["sources"]
+    projection = source["serviceAccountToken"]
+
+    assert set(env) == {
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",  # botocore reads this one, not AWS_REGION
+        "AWS_STS_REGIONAL_ENDPOINTS",
+    }, "no keys, no profile, nothing else AWS"
+    assert env["AWS_ROLE_ARN"] == ROLE
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == REGION
+    assert env["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert env["AWS_WEB_IDENTITY_TOKEN_FILE"] == f"{mounted['mountPath']}/{projection['path']}"
+    return OffEks(
+        env,
+        projection["audience"],
+        projection["expirationSeconds"],
+        Path(mounted["mountPath"]) / projection["path"],
+    )
 
 
 class RunOperator(Protocol):
@@ -120,22 +174,23 @@ def verify_with_jwks(token: str, jwks: Mapping[str, Any]) -> None:
     public.verify(b64url(signature), signed.encode(), PKCS1v15(), SHA256())
 
 
-def mint_operator_token(kube: Kube, namespace: str, path: Path) -> str:
-    """The ServiceAccount token a projected volume would hold, from the TokenRequest API."""
+def mint_operator_token(kube: Kube, namespace: str, chart: OffEks) -> str:
+    """The token the kubelet would project (the chart's audience and lifetime) from the
+    TokenRequest API, written where the chart points AWS_WEB_IDENTITY_TOKEN_FILE."""
     kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": SERVICE_ACCOUNT}})
+    spec = {"audiences": [chart.audience], "expirationSeconds": chart.expiration_seconds}
     token: str = kube.core.create_namespaced_service_account_token(
-        SERVICE_ACCOUNT, namespace, {"spec": {"audiences": [AUDIENCE], "expirationSeconds": 3600}}
+        SERVICE_ACCOUNT, namespace, {"spec": spec}
     ).status.token
-    path.write_text(token)
+    chart.token_file.write_text(token)
     return token
 
 
 def test_the_operator_gets_tokens_through_assume_role_with_web_identity(
-    kube: Kube, namespace: str, run_operator: RunOperator, aws: AwsEmulator, tmp_path: Path
+    kube: Kube, namespace: str, run_operator: RunOperator, aws: AwsEmulator, chart: OffEks
 ) -> None:
-    token_file = tmp_path / "token"
-    token = mint_operator_token(kube, namespace, token_file)
-    run_operator(off_eks_environment(token_file))
+    token = mint_operator_token(kube, namespace, chart)
+    run_operator(chart.env)
 
     kube.create_eps(namespace, "app", {"registries": [REGISTRY]})
     body = kube.wait_ready(namespace, "app", timeout=20)
@@ -165,7 +220,8 @@ def test_the_operator_gets_tokens_through_assume_role_with_web_identity(
     # Without --service-account-jwks-uri the apiserver advertises its own address here, which IAM
     # could not reach: the walk-through sets the flag to where the JWKS is published.
     assert discovery["jwks_uri"].endswith("/openid/v1/jwks")
-    assert claims["aud"] == [AUDIENCE]
+    assert claims["aud"] == [chart.audience] == ["sts.amazonaws.com"]
+    assert claims["exp"] - claims["iat"] == chart.expiration_seconds
     assert claims["sub"] == f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
     verify_with_jwks(token, jwks)
     # The check can fail: a token with another subject but the same signature does not verify.
@@ -191,17 +247,14 @@ def test_without_both_variables_there_is_no_exchange_and_no_token(
     namespace: str,
     run_operator: RunOperator,
     aws: AwsEmulator,
-    tmp_path: Path,
+    chart: OffEks,
     case: tuple[str, str, str],
 ) -> None:
     """The negative of the test above: botocore needs both variables for web identity, and
     without them the operator has no credentials at all (no keys, no IMDS)."""
     missing, reason, says = case
-    token_file = tmp_path / "token"
-    mint_operator_token(kube, namespace, token_file)
-    env = off_eks_environment(token_file)
-    del env[missing]
-    run_operator(env)
+    mint_operator_token(kube, namespace, chart)
+    run_operator(chart.without(missing))
 
     kube.create_eps(namespace, "app", {"registries": [REGISTRY]})
     ready = wait_for(
@@ -223,16 +276,15 @@ class _Sent(Exception):
 
 
 def test_the_exchange_goes_to_the_regional_sts_endpoint(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chart: OffEks
 ) -> None:
     """What the emulator cannot show (AWS_ENDPOINT_URL replaces every endpoint): with the off-EKS
     variables, the operator's own identity asks STS in AWS_DEFAULT_REGION's regional endpoint,
     not the global one. No network: the request is stopped before it is sent."""
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         monkeypatch.delenv(name)
-    token_file = tmp_path / "token"
-    token_file.write_text("header.payload.signature")
-    for name, value in off_eks_environment(token_file).items():
+    chart.token_file.write_text("header.payload.signature")
+    for name, value in chart.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
@@ -274,17 +326,16 @@ def test_sts_refusing_the_token_is_reported_without_the_token(
     namespace: str,
     run_operator: RunOperator,
     aws: AwsEmulator,
-    tmp_path: Path,
+    chart: OffEks,
     case: tuple[str, str, str],
 ) -> None:
     """What the walk-through's troubleshooting quotes: STS's answer in the Ready condition."""
     error_code, message, reason = case
-    token_file = tmp_path / "token"
-    token = mint_operator_token(kube, namespace, token_file)
+    token = mint_operator_token(kube, namespace, chart)
     aws.fail(
         "AssumeRoleWithWebIdentity", error_code, 400 if error_code != "AccessDenied" else 403, message=message
     )
-    process = run_operator(off_eks_environment(token_file))
+    process = run_operator(chart.env)
 
     kube.create_eps(namespace, "app", {"registries": [REGISTRY]})
     ready = wait_for(
