@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 from cryptography.hazmat.primitives.hashes import SHA256
+from prometheus_client.parser import text_string_to_metric_families
 
 from ecr_pull_secrets.aws.ratelimit import RateLimiter
 from ecr_pull_secrets.aws.sessions import SessionResolver
@@ -38,6 +39,7 @@ from tests.harness.controlplane import SERVICE_ACCOUNT_ISSUER, ControlPlane
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
 from tests.integration.conftest import ALLOW_ALL, FAST
+from tests.unit import test_dashboard as dashboard
 
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "outside-eks.md"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -190,7 +192,7 @@ def test_the_operator_gets_tokens_through_assume_role_with_web_identity(
     kube: Kube, namespace: str, run_operator: RunOperator, aws: AwsEmulator, chart: OffEks
 ) -> None:
     token = mint_operator_token(kube, namespace, chart)
-    run_operator(chart.env)
+    process = run_operator(chart.env)
 
     kube.create_eps(namespace, "app", {"registries": [REGISTRY]})
     body = kube.wait_ready(namespace, "app", timeout=20)
@@ -230,6 +232,21 @@ def test_the_operator_gets_tokens_through_assume_role_with_web_identity(
     forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
     with pytest.raises(InvalidSignature):
         verify_with_jwks(f"{header}.{forged_payload}.{signature}", jwks)
+
+    # While it runs: the chart's Grafana dashboard reads series this operator really serves. Every
+    # name it uses is in this scrape, except the verification counter (verification is off here).
+    scraped = {
+        sample.name
+        for family in text_string_to_metric_families(process.metrics())
+        for sample in family.samples
+    }
+    used = {name for expr in dashboard.expressions(dashboard.load()) for name in dashboard.metric_names(expr)}
+    assert used - scraped == {"ecr_pull_secrets_verify_requests_total"}
+    # The exchange for the operator's own identity happens inside botocore's credential provider:
+    # the AWS calls panel says so, as this scrape shows (GetCallerIdentity is counted, it is not).
+    text = process.metrics()
+    assert 'operation="GetCallerIdentity",result="success",service="sts"' in text
+    assert "AssumeRoleWithWebIdentity" not in text
 
 
 @pytest.mark.parametrize(
