@@ -314,6 +314,44 @@ def _verify_images() -> list[HostileSpec]:
     ]
 
 
+def _outputs() -> list[HostileSpec]:
+    """spec.output and spec.secretTemplate: a tenant may not make its Secret look like another
+    tool's, take over the operator's bookkeeping, or grow a Secret's metadata without bound."""
+
+    def template(id_: str, part: str, pairs: dict[str, Any], *, key: str | None = None) -> HostileSpec:
+        field = f"spec.secretTemplate.metadata.{part}" + (f".{key}" if key else "")
+        return eps(id_, field, secretTemplate={"metadata": {part: pairs}})
+
+    east, west = HOST, f"{ACCOUNT}.dkr.ecr.us-west-2.amazonaws.com"
+    return [
+        eps("output-unknown-type", "spec.output.type", output={"type": "helm"}),
+        eps(
+            "output-argocd-two-registries",
+            "spec.registries",
+            registries=[east, west],
+            output={"type": "argocd"},
+        ),
+        HostileSpec(
+            "output-basic-auth-two-registries",
+            CEPS,
+            {"registries": [east, west], "output": {"type": "basicAuth"}},
+            "spec.registries",
+        ),
+        template(
+            "template-managed-by", "labels", {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"}
+        ),
+        template("template-argocd-secret-type", "labels", {"argocd.argoproj.io/secret-type": "cluster"}),
+        template("template-our-annotation", "annotations", {"ecr.pullsecrets.dev/expires-at": "2099-01-01"}),
+        template("template-kubectl-annotation", "annotations", {"kubectl.kubernetes.io/restartedAt": "x"}),
+        template("template-k8s-io-label", "labels", {"k8s.io/role": "x"}),
+        template("template-label-key", "labels", {"a b": "x"}),
+        template("template-too-many-labels", "labels", {f"k{i}": "v" for i in range(17)}),
+        template("template-too-many-annotations", "annotations", {f"k{i}": "v" for i in range(17)}),
+        template("template-label-value", "labels", {"team": "a b"}, key="team"),
+        template("template-annotation-too-long", "annotations", {"note": "x" * 1025}, key="note"),
+    ]
+
+
 CASES: list[HostileSpec] = [
     *_names(),
     *_cluster_refs(),
@@ -324,4 +362,5 @@ CASES: list[HostileSpec] = [
     *_identities(),
     *_registries(),
     *_verify_images(),
+    *_outputs(),
 ]

@@ -484,6 +484,96 @@ def verify() -> Schema:
     )
 
 
+def output() -> Schema:
+    single = " and ".join(rules.SINGLE_REGISTRY_OUTPUTS)
+    return obj(
+        {
+            "type": string(
+                max(len(t) for t in rules.OUTPUT_TYPES),
+                enum=rules.OUTPUT_TYPES,
+                default=rules.OUTPUT_TYPES[0],
+                description=(
+                    "dockerconfigjson (default): a kubernetes.io/dockerconfigjson pull Secret for every "
+                    "registry. argocd: an Argo CD repository-credentials Secret (label "
+                    "argocd.argoproj.io/secret-type: repo-creds; url, username, password, type: helm, "
+                    "enableOCI) for an OCI Helm registry. basicAuth: a kubernetes.io/basic-auth Secret "
+                    f"(username, password). {single} hold one registry: name exactly one."
+                ),
+            )
+        },
+        description="The shape of the Secret. All shapes hold the same tokens, renewed together.",
+    )
+
+
+def template_keys(path: str) -> list[dict[str, str]]:
+    """CEL on a secretTemplate map: keys are label keys, and none is reserved (rules.reserved_key)."""
+    key_rule = (
+        "a label key (an optional DNS subdomain prefix of at most 253 characters and '/', "
+        "then a name of at most 63 characters of [-A-Za-z0-9_.] that starts and ends alphanumeric)"
+    )
+    names = " || ".join(f"k == '{name}'" for name in rules.RESERVED_KEY_NAMES)
+    reserved = (
+        f"{names} || (k.matches('{rules.RESERVED_KEY_PREFIX}') && !k.startsWith('{rules.OPEN_KEY_PREFIX}'))"
+    )
+    return [
+        rule(
+            f"self.all(k, k.matches('{rules.LABEL_KEY}') && {label_key_lengths('k')})",
+            f"{path} keys must each be {key_rule}",
+            reason="FieldValueInvalid",
+        ),
+        rule(
+            f"!self.exists(k, {reserved})",
+            f"{path} may not set {', '.join(rules.RESERVED_KEY_NAMES)} or keys under kubernetes.io, "
+            "k8s.io or ecr.pullsecrets.dev (app.kubernetes.io/ is open): the operator and Kubernetes "
+            "set those",
+            reason="FieldValueForbidden",
+        ),
+    ]
+
+
+def secret_template() -> Schema:
+    path = "spec.secretTemplate.metadata"
+    labels: Schema = {
+        "type": "object",
+        "description": f"Labels to add to the Secret (at most {rules.MAX_TEMPLATE_LABELS}).",
+        "maxProperties": rules.MAX_TEMPLATE_LABELS,
+        "additionalProperties": string(rules.LABEL_VALUE_MAX, pattern=rules.LABEL_VALUE),
+        "x-kubernetes-validations": template_keys(f"{path}.labels"),
+    }
+    annotations: Schema = {
+        "type": "object",
+        "description": (
+            f"Annotations to add to the Secret (at most {rules.MAX_TEMPLATE_ANNOTATIONS}, values of "
+            f"at most {rules.TEMPLATE_ANNOTATION_VALUE_MAX} printable characters on one line)."
+        ),
+        "maxProperties": rules.MAX_TEMPLATE_ANNOTATIONS,
+        "additionalProperties": string(
+            rules.TEMPLATE_ANNOTATION_VALUE_MAX, pattern=rules.TEMPLATE_ANNOTATION_VALUE
+        ),
+        "x-kubernetes-validations": template_keys(f"{path}.annotations"),
+    }
+    return obj(
+        {"metadata": obj({"labels": labels, "annotations": annotations})},
+        description=(
+            "Labels and annotations for the Secret besides the operator's own; a change is applied at "
+            "the next write, a removed key stays on existing Secrets."
+        ),
+    )
+
+
+def single_registry_rule() -> dict[str, str]:
+    shapes = ", ".join(f"'{t}'" for t in rules.SINGLE_REGISTRY_OUTPUTS)
+    return rule(
+        f"!has(self.output) || !has(self.output.type) || !(self.output.type in [{shapes}]) "
+        "|| size(self.registries) == 1",
+        "spec.registries must name exactly one registry when spec.output.type is "
+        f"{' or '.join(rules.SINGLE_REGISTRY_OUTPUTS)}: one such Secret holds one registry's "
+        "credentials (use one resource per registry)",
+        field_path=".registries",
+        reason="FieldValueInvalid",
+    )
+
+
 def spec_schema(*, cluster: bool) -> Schema:
     properties: dict[str, Schema] = {
         "registries": registries(),
@@ -505,6 +595,8 @@ def spec_schema(*, cluster: bool) -> Schema:
         ),
         "auth": auth(cluster=cluster),
         "verify": verify(),
+        "output": output(),
+        "secretTemplate": secret_template(),
     }
     if cluster:
         properties["namespaceSelector"] = selector(
@@ -512,7 +604,7 @@ def spec_schema(*, cluster: bool) -> Schema:
             "Serve namespaces whose labels match (matchLabels, matchExpressions); default all.",
         )
         properties["namespaces"] = namespace_globs()
-    return obj(properties, required=["registries"])
+    return obj(properties, required=["registries"], rules_=[single_registry_rule()])
 
 
 # -- the rest of the CRD ---------------------------------------------------------------------------

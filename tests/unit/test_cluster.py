@@ -158,6 +158,7 @@ def test_secret_view_fields() -> None:
         annotations={"ecr.pullsecrets.dev/expires-at": "2025-03-01T20:00:00Z"},
         content_ok=False,
         hosts=frozenset(),
+        marks=frozenset({"l:team=b"}),
     )
 
 

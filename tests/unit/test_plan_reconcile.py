@@ -226,6 +226,42 @@ def test_a_token_no_Secret_took_is_not_reported_as_issued() -> None:
     assert report.events == (Event("Warning", "KubernetesError", "create Secret: HTTP 500"),)
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param(resource(issued(), generation=4), id="spec-changed"),
+        pytest.param(resource(issued(), force_refresh="1"), id="forced"),
+    ],
+)
+def test_a_spec_change_or_forced_refresh_served_by_the_same_token_is_recorded(subject: Resource) -> None:
+    """The held token may serve a new output, secretName or template: status records the generation
+    (and the force-refresh value) all the same, or every pass would ask again."""
+    inp = given(subject, {"team-a": FRESH})
+    work = work_for(inp)
+    assert work.issue
+    assert work.write_to == ("team-a",)
+
+    report = plan_report(inp, work, POLICY, obtained=Obtained(ago(hours=4), EXPIRES_AT, None))
+
+    assert report.status is not None
+    assert report.status["observedGeneration"] == subject.generation
+    assert report.status["forceRefresh"] == subject.force_refresh
+    assert report.status["expiresAt"] == "2025-03-01T20:00:00Z"
+
+
+def test_a_repair_with_the_same_token_is_not_a_renewal() -> None:
+    inp = given(ISSUED, {"team-a": EDITED})
+    work = work_for(inp)
+    assert work.issue
+    assert work.write_to == ("team-a",)
+
+    report = plan_report(inp, work, POLICY, obtained=Obtained(ago(hours=4), EXPIRES_AT, None), current={})
+
+    assert report.renewed is None
+    assert report.status is not None
+    assert "expiresAt" not in report.status
+
+
 def test_a_write_failure_status_already_says_is_not_said_again() -> None:
     said = ({"namespace": "team-a", "reason": "KubernetesError", "message": "m"},)
     inp = given(resource(issued(failed_namespaces=said)), {"team-a": None}, holds=True)

@@ -1,5 +1,6 @@
 """Applies what a plan decided, once, and records the results in the caches: Secret writes (with the
-adoption rule when a create is refused), deletes, ServiceAccount patches, finalizers, status, Events."""
+adoption rule when a create is refused, and a replacement when our own Secret must change type),
+deletes, ServiceAccount patches, finalizers, status, Events."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, secret_view, service_account_view
-from ecr_pull_secrets.plan import adoption, fanout
+from ecr_pull_secrets.plan import adoption, content, fanout
 from ecr_pull_secrets.plan.reconcile import Event
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ class Apply:
         cached = self._cache.secret(namespace, name)
         try:
             if cached is not None and cached.controller_uid == owner_uid:
-                written = await asyncio.to_thread(self._secrets.update, manifest)
+                if cached.type != manifest["type"]:
+                    written = await self._replace(manifest, cached.uid)
+                else:
+                    written = await asyncio.to_thread(self._secrets.update, manifest)
             else:
                 written = await self._create_or_adopt(manifest, owner_uid=owner_uid, policy=policy, kind=kind)
         except _Conflict as conflict:
@@ -91,10 +95,31 @@ class Apply:
         existing = await asyncio.to_thread(self._secrets.get, meta["namespace"], meta["name"])
         if existing is None:  # gone again in between: the next pass creates it
             raise _Conflict(f"Secret {meta['name']} was being replaced; retrying")
-        refused = adoption.refusal(existing.metadata, existing.type, owner_uid, policy, kind)
+        if content.is_controlled_by(existing.metadata, owner_uid) and existing.type != manifest["type"]:
+            return await self._replace(manifest, existing.metadata.get("uid", ""))
+        refused = adoption.refusal(
+            existing.metadata, existing.type, owner_uid, policy, kind, wanted_type=manifest["type"]
+        )
         if refused is not None:
             raise _Conflict(refused)
         return await asyncio.to_thread(self._secrets.update, manifest)
+
+    async def _replace(self, manifest: Mapping[str, Any], uid: str) -> dict[str, Any]:
+        """Our own Secret, of another type than spec.output now makes (a type cannot change in place):
+        that very object goes (uid precondition) and the new one is created. Between the two, pods
+        starting in that namespace find no Secret of that name; this happens only when spec.output
+        changes."""
+        meta = manifest["metadata"]
+        await asyncio.to_thread(self._secrets.delete, meta["namespace"], meta["name"], uid)
+        self._cache.drop_secret(meta["namespace"], meta["name"], uid)
+        try:
+            return await asyncio.to_thread(self._secrets.create, manifest)
+        except KubeError as error:
+            if error.status != 409:
+                raise
+            raise _Conflict(
+                f"Secret {meta['name']} was created by someone else meanwhile; retrying"
+            ) from None
 
     async def delete_secrets(self, secrets: Iterable[SecretView], *, ref: str) -> None:
         for secret in secrets:

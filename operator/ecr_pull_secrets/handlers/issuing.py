@@ -139,7 +139,7 @@ class Issuer:
         secret = await asyncio.to_thread(self._secrets.get, resource.namespace, spec.secret_name)
         if secret is None or not content.is_controlled_by(secret.metadata, resource.uid):
             return {}
-        return content.tokens_in(secret.metadata, secret.data, chain.key)
+        return content.tokens_in(secret.metadata, secret.data, chain.key, secret.type)
 
     async def _token(
         self,

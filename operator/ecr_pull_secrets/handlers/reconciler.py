@@ -199,6 +199,7 @@ class Reconciler:
                 issued_at=held.issued_at,
                 expires_at=held.expires_at,
                 chain_key=held.chain_key,
+                output=resource.spec.output,
             )
             for ns in work.write_to
         ]

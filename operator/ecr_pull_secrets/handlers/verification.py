@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.kube.secrets import Secrets
-from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.resource import Resource
 from ecr_pull_secrets.plan import content, status, verify
 from ecr_pull_secrets.plan.verify import Answer, Verdict
@@ -127,7 +126,7 @@ class Verification:
             secret = self._secrets.get(*where)
             if secret is None or not content.is_controlled_by(secret.metadata, uid):
                 return None
-            auths = verify.authorizations(secret.data.get(api.SECRET_KEY, ""))
+            auths = content.authorizations(secret.type, secret.metadata, secret.data)
             return verifier.check({host: auths.get(host) for host in hosts}, images)
 
         try:

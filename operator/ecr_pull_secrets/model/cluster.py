@@ -1,8 +1,9 @@
 """What the operator knows of the cluster, from its watches: compact plain values, no API objects.
 
 Each view keeps only what decisions need: no managedFields, no Secret data (a Secret's content is
-summarised when it is seen: does it match its digest annotation, which hosts does it cover), and of
-the labels and annotations only those the operator reads, except the labels selectors match on."""
+summarised when it is seen, whatever its shape: does it match its digest annotation, which hosts does
+it cover, which labels and annotations does it carry), and of the labels and annotations only those
+the operator reads, except the labels selectors match on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.dockerconfig import digest, registries_in
+from ecr_pull_secrets.model.output import content_digest, hosts_in, marks
 from ecr_pull_secrets.model.scope import IGNORE_ANNOTATION
 
 ADDED_PULL_SECRETS_ANNOTATION = f"{api.GROUP}/image-pull-secrets"
@@ -65,7 +66,11 @@ class SecretView:
     content_ok: bool = False
     """The data is what the content-digest annotation says was written."""
     hosts: frozenset[str] = frozenset()
-    """The registry hosts its `.dockerconfigjson` covers."""
+    """The registry hosts its credentials are for (its `.dockerconfigjson`'s, or the one registry
+    of an argocd or basicAuth Secret)."""
+    marks: frozenset[str] = frozenset()
+    """Its labels and annotations other than the operator's own, as `l:key=value`/`a:key=value`
+    (model.output.marks): enough to tell a secretTemplate's or Argo CD's label was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +102,22 @@ def secret_view(body: Mapping[str, Any]) -> SecretView:
     controller = owner.get("uid")
     annotations = meta.get("annotations") or {}
     data = body.get("data") or {}
+    secret_type = body.get("type", "")
     # Interned: every namespace's name, Secret type, time and host recurs across the caches.
     return SecretView(
         namespace=sys.intern(meta.get("namespace", "")),
         name=sys.intern(meta.get("name", "")),
         uid=meta.get("uid", ""),
-        type=sys.intern(body.get("type", "")),
+        type=sys.intern(secret_type),
         controller_uid=controller,
         resource_version=meta.get("resourceVersion", ""),
         controller=sys.intern(f"{owner.get('kind', '')} {owner.get('name', '')}".strip()),
         managed=(meta.get("labels") or {}).get(api.MANAGED_BY_LABEL) == api.MANAGED_BY,
         annotations={k: sys.intern(annotations[k]) for k in SECRET_ANNOTATIONS if k in annotations},
-        content_ok=annotations.get(api.CONTENT_DIGEST_ANNOTATION) == digest(data),
-        hosts=frozenset(sys.intern(host) for host in registries_in(data)),
+        content_ok=annotations.get(api.CONTENT_DIGEST_ANNOTATION)
+        == content_digest(secret_type, data, annotations),
+        hosts=frozenset(sys.intern(host) for host in hosts_in(secret_type, data, annotations)),
+        marks=marks(meta.get("labels") or NO_LABELS, annotations),
     )
 
 

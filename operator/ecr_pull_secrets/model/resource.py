@@ -11,6 +11,7 @@ from ecr_pull_secrets.model import api, rules
 from ecr_pull_secrets.model.duration import InvalidDuration, parse_duration
 from ecr_pull_secrets.model.fields import Fields, InvalidSpec, check_string
 from ecr_pull_secrets.model.identity import Auth, parse_auth
+from ecr_pull_secrets.model.output import Output
 from ecr_pull_secrets.model.registry import InvalidRegistryHost, RegistryHost, TokenGroup
 from ecr_pull_secrets.model.scope import (
     NamespaceScope,
@@ -34,6 +35,8 @@ class Spec:
     """Cluster-scoped resources only: the namespaces to serve."""
     verify_images: tuple[str, ...] = ()
     """`repository:tag` or `repository@sha256:…`: manifests the Secret must be able to pull."""
+    output: Output = field(default_factory=Output)
+    """The Secret's shape (spec.output) and its extra labels and annotations (spec.secretTemplate)."""
 
     @property
     def partition(self) -> str:
@@ -85,6 +88,8 @@ _SPEC_FIELDS = {
     "serviceAccounts",
     "secretPolicy",
     "verify",
+    "output",
+    "secretTemplate",
 }
 _CLUSTER_SPEC_FIELDS = _SPEC_FIELDS | {"namespaceSelector", "namespaces"}
 SECRET_POLICIES = ("Fail", "Adopt")
@@ -116,7 +121,89 @@ def parse_spec(raw: Mapping[str, Any], default_name: str, *, cluster: bool = Fal
         if cluster
         else None,
         verify_images=_verify_images(fields),
+        output=_output(fields, registries),
     )
+
+
+def _output(fields: Fields, registries: tuple[RegistryHost, ...]) -> Output:
+    output = fields.object("output", {"type"})
+    kind = rules.OUTPUT_TYPES[0]
+    if output is not None:
+        kind = output.string("type", max_length=16, default=kind) or kind
+        if kind not in rules.OUTPUT_TYPES:
+            raise InvalidSpec(output.at("type"), f"must be one of {', '.join(rules.OUTPUT_TYPES)}")
+    if kind in rules.SINGLE_REGISTRY_OUTPUTS and len(registries) != 1:
+        raise InvalidSpec(
+            fields.at("registries"),
+            f"must name exactly one registry when spec.output.type is {kind}: "
+            "one such Secret holds one registry's credentials (use one resource per registry)",
+        )
+    template = fields.object("secretTemplate", {"metadata"})
+    metadata = template.object("metadata", {"labels", "annotations"}) if template is not None else None
+    if metadata is None:
+        return Output(type=kind)
+    labels = _template_map(
+        metadata,
+        "labels",
+        max_items=rules.MAX_TEMPLATE_LABELS,
+        value_pattern=rules.LABEL_VALUE,
+        value_max=rules.LABEL_VALUE_MAX,
+        value_rule="a label value (at most 63 of [-A-Za-z0-9_.], starting and ending alphanumeric)",
+    )
+    annotations = _template_map(
+        metadata,
+        "annotations",
+        max_items=rules.MAX_TEMPLATE_ANNOTATIONS,
+        value_pattern=rules.TEMPLATE_ANNOTATION_VALUE,
+        value_max=rules.TEMPLATE_ANNOTATION_VALUE_MAX,
+        value_rule="printable text on one line",
+    )
+    return Output(type=kind, labels=labels, annotations=annotations)
+
+
+def _template_map(
+    metadata: Fields, key: str, *, max_items: int, value_pattern: str, value_max: int, value_rule: str
+) -> tuple[tuple[str, str], ...]:
+    raw = metadata.raw.get(key)
+    if raw is None:
+        return ()
+    path = metadata.at(key)
+    if not isinstance(raw, Mapping):
+        raise InvalidSpec(path, "must be an object of key: value pairs")
+    if len(raw) > max_items:
+        raise InvalidSpec(path, f"may have at most {max_items} entries, not {len(raw)}")
+    pairs = []
+    for name, value in raw.items():
+        check_string(name, path, pattern=rules.LABEL_KEY, max_length=rules.LABEL_KEY_MAX, rule=_KEY_RULE)
+        prefix, _, rest = str(name).rpartition("/")
+        if len(prefix) > rules.DNS1123_SUBDOMAIN_MAX or len(rest) > rules.LABEL_NAME_MAX:
+            raise InvalidSpec(path, f"key {name[:80]!r} must be {_KEY_RULE}")
+        if rules.reserved_key(name):
+            raise InvalidSpec(path, f"key {name[:80]!r} {_RESERVED}")
+        pairs.append(
+            (
+                name,
+                check_string(
+                    value,
+                    f"{path}.{name[:80]}",
+                    pattern=value_pattern,
+                    max_length=value_max,
+                    rule=value_rule,
+                ),
+            )
+        )
+    return tuple(sorted(pairs))
+
+
+_KEY_RULE = (
+    "a label key (an optional DNS subdomain prefix of at most 253 characters and '/', then a name "
+    "of at most 63 characters of [-A-Za-z0-9_.] that starts and ends alphanumeric)"
+)
+_RESERVED = (
+    "is reserved: app.kubernetes.io/managed-by, argocd.argoproj.io/secret-type and keys under "
+    "kubernetes.io, k8s.io or ecr.pullsecrets.dev (other than app.kubernetes.io/) are set by the "
+    "operator or by Kubernetes, never by secretTemplate"
+)
 
 
 def _verify_images(fields: Fields) -> tuple[str, ...]:

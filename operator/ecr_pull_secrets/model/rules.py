@@ -129,3 +129,31 @@ def go_duration(delta: timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+# -- spec.output and spec.secretTemplate --------------------------------------------------------
+
+OUTPUT_TYPES = ("dockerconfigjson", "argocd", "basicAuth")
+"""The Secret shapes: a pull Secret, an Argo CD repository-credentials Secret, a basic-auth Secret."""
+SINGLE_REGISTRY_OUTPUTS = ("argocd", "basicAuth")
+"""Shapes that hold one registry's username and password: their resource names exactly one."""
+MAX_TEMPLATE_LABELS = 16
+MAX_TEMPLATE_ANNOTATIONS = 16
+TEMPLATE_ANNOTATION_VALUE = r"^[^\x00-\x1f\x7f]*$"
+"""Printable text on one line."""
+TEMPLATE_ANNOTATION_VALUE_MAX = 1024
+RESERVED_KEY_NAMES = ("app.kubernetes.io/managed-by", "argocd.argoproj.io/secret-type")
+"""Label or annotation keys secretTemplate may not set: the first marks the operator's Secrets (its
+watch selects on it), the second is decided by spec.output (a tenant must not make a pull Secret
+look like an Argo CD one)."""
+RESERVED_KEY_PREFIX = r"^([a-z0-9.-]*[.])?(kubernetes[.]io|k8s[.]io|ecr[.]pullsecrets[.]dev)/"
+"""The operator's own domain (its bookkeeping annotations) and Kubernetes' reserved domains, with
+their subdomains; app.kubernetes.io/ (the recommended labels, other than managed-by) stays open."""
+OPEN_KEY_PREFIX = "app.kubernetes.io/"
+
+
+def reserved_key(key: str) -> bool:
+    """May secretTemplate not set this label or annotation key? (the CRD's CEL rule says the same)"""
+    return key in RESERVED_KEY_NAMES or (
+        matches(RESERVED_KEY_PREFIX, key) and not key.startswith(OPEN_KEY_PREFIX)
+    )

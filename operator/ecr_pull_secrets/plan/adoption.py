@@ -9,10 +9,17 @@ from ecr_pull_secrets.model import api
 
 
 def refusal(
-    metadata: Mapping[str, Any], secret_type: str, owner_uid: str, policy: str, kind: str
+    metadata: Mapping[str, Any],
+    secret_type: str,
+    owner_uid: str,
+    policy: str,
+    kind: str,
+    *,
+    wanted_type: str = api.SECRET_TYPE,
 ) -> str | None:
     """None: write it in place (it is ours already, or unowned and spec.secretPolicy is Adopt);
-    otherwise why not, in words for status and Events."""
+    otherwise why not, in words for status and Events. `wanted_type`: the type of the Secret the
+    resource's spec.output makes; a Secret's type cannot change, and one not ours is never replaced."""
     name = metadata.get("name", "")
     controller = next((r for r in metadata.get("ownerReferences") or () if r.get("controller")), None)
     if controller is not None and controller.get("uid") != owner_uid:
@@ -22,8 +29,8 @@ def refusal(
         )
     if controller is None and policy != "Adopt":
         return unowned_message(name, kind)
-    if secret_type != api.SECRET_TYPE:
-        return f"Secret {name} has type {secret_type}, which cannot become {api.SECRET_TYPE}"
+    if secret_type != wanted_type:
+        return f"Secret {name} has type {secret_type}, which cannot become {wanted_type}"
     return None
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry, entry_secret
+from ecr_pull_secrets.model.output import DEFAULT, Output
 from ecr_pull_secrets.model.timestamps import format_time
 
 
@@ -16,13 +17,18 @@ class SecretState(StrEnum):
     OK = "OK"
     MISSING = "Missing"
     STALE = "Stale"
-    """Ours, but edited, outdated or for other registries: rewrite it in place."""
+    """Ours, but edited, outdated, for other registries or of another shape: rewrite it (in place,
+    or replaced when its type must change)."""
     FOREIGN = "Foreign"
     """Controlled by another resource of ours: report, never fight over it."""
 
 
 def examine(
-    secret: SecretView | None, owner_uid: str, hosts: Iterable[str], expires_at: datetime | None
+    secret: SecretView | None,
+    owner_uid: str,
+    hosts: Iterable[str],
+    expires_at: datetime | None,
+    output: Output = DEFAULT,
 ) -> SecretState:
     """Judged from the watch cache; Secrets without our label are not in it, so a name taken by
     a foreign Secret shows as MISSING here and as a conflict when the create is refused."""
@@ -31,12 +37,13 @@ def examine(
     if secret.controller_uid != owner_uid:
         return SecretState.FOREIGN if secret.controller_uid else SecretState.MISSING
     fresh = (
-        secret.type == api.SECRET_TYPE
+        secret.type == output.shape.secret_type
         and secret.managed
         and secret.content_ok
         and expires_at is not None
         and secret.annotations.get(api.EXPIRES_AT_ANNOTATION) == format_time(expires_at)
         and secret.hosts == frozenset(hosts)
+        and output.marks <= secret.marks
     )
     return SecretState.OK if fresh else SecretState.STALE
 

@@ -62,7 +62,7 @@ def plan_work(inp: Input, policy: RenewalPolicy) -> Work:
     resource, now, uid = inp.resource, inp.now, inp.resource.uid
     hosts = [r.host for r in resource.spec.registries]
     states = {
-        ns: fanout.examine(inp.secrets.get(ns), uid, hosts, resource.status.expires_at)
+        ns: fanout.examine(inp.secrets.get(ns), uid, hosts, resource.status.expires_at, resource.spec.output)
         for ns in inp.namespaces
     }
     drift = [ns for ns, state in states.items() if state in (SecretState.MISSING, SecretState.STALE)]
@@ -153,10 +153,15 @@ def plan_report(
         schedule = (resource.status.expires_at, retry_at)
     elif (
         obtained is not None
-        and obtained.expires_at != resource.status.expires_at
+        and (
+            obtained.expires_at != resource.status.expires_at
+            or work.decision.trigger in (Trigger.SPEC_CHANGED, Trigger.FORCED)
+        )
         and (len(write_failures) < len(work.write_to) or not work.write_to)
     ):
-        # A new token counts as issued once some Secret holds it (or none is wanted).
+        # A new token counts as issued once some Secret holds it (or none is wanted). A spec change
+        # (a new output, secretName or template) or a forced refresh is recorded even when the
+        # token is the one held: otherwise status would keep the old generation and ask again.
         assert work.decision.trigger is not None
         spec = resource.spec
         renew_at = renewal.renewal_time(
