@@ -44,12 +44,20 @@ assert os.getuid() == 65532 and os.getgid() == 65532, (os.getuid(), os.getgid())
 assert sys.dont_write_bytecode, "PYTHONDONTWRITEBYTECODE is not set"
 import ecr_pull_secrets.runtime  # kopf, boto3, kubernetes
 '
-# As root, to see everything: no pip, compilers or caches; bytecode compiled at build time.
+# As root, to see everything: no pip, compilers, shell, package manager or caches; botocore's data
+# for the kept services only, no boto3 (hack/image/prune.py); bytecode compiled at build time.
 podman run --rm --read-only --network none --user 0 --entrypoint /opt/venv/bin/python "$IMAGE" -c '
 import importlib.util, pathlib, shutil
+import botocore
+from ecr_pull_secrets.aws.services import KEPT
 assert importlib.util.find_spec("pip") is None, "pip is in the virtualenv"
-for tool in ("gcc", "cc", "make", "g++"):
-    assert shutil.which(tool) is None, f"{tool} is in the final image"
+for tool in ("gcc", "cc", "make", "g++", "sh", "bash", "apt-get", "dpkg", "perl"):
+    assert shutil.which(tool, path="/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin") is None, f"{tool} is in the final image"
+for module in ("boto3", "s3transfer"):
+    assert importlib.util.find_spec(module) is None, f"{module} is in the virtualenv"
+data = pathlib.Path(botocore.__file__).parent / "data"
+services = sorted(p.name for p in data.iterdir() if p.is_dir())
+assert services == sorted(KEPT), f"botocore data for {services}"
 caches = [p for p in map(pathlib.Path, ("/root/.cache", "/tmp", "/wheels", "/wheelhouse", "/src"))
           if p.exists() and any(p.iterdir())]
 assert not caches, f"left in the image: {caches}"
@@ -57,7 +65,8 @@ site = next(pathlib.Path("/opt/venv/lib").glob("python3*/site-packages"))
 sources = [p for p in site.rglob("*.py")]
 missing = [p for p in sources if not list(p.parent.glob(f"__pycache__/{p.stem}.*.pyc"))]
 assert len(missing) <= len(sources) // 100, f"{len(missing)} modules without bytecode: {missing[:3]}"
-print(f"image checks ok: {len(sources)} modules, {len(missing)} without bytecode")
+kept = ", ".join(services)
+print(f"image checks ok: {len(sources)} modules, {len(missing)} without bytecode; botocore data: {kept}")
 '
 
 # -- run it against the control plane and the AWS emulator -----------------------------------
