@@ -337,6 +337,12 @@ def _outputs() -> list[HostileSpec]:
             {"registries": [east, west], "output": {"type": "basicAuth"}},
             "spec.registries",
         ),
+        eps(
+            "output-argocd-with-service-accounts",
+            "spec.serviceAccounts",
+            output={"type": "argocd"},
+            serviceAccounts={"all": True},
+        ),
         template(
             "template-managed-by", "labels", {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"}
         ),

@@ -574,6 +574,17 @@ def single_registry_rule() -> dict[str, str]:
     )
 
 
+def pull_secret_only_rule() -> dict[str, str]:
+    return rule(
+        f"!has(self.serviceAccounts) || !has(self.output) || !has(self.output.type) "
+        f"|| self.output.type == '{rules.OUTPUT_TYPES[0]}'",
+        "spec.serviceAccounts may only be set when spec.output.type is dockerconfigjson: a Pod's "
+        "imagePullSecrets must be pull Secrets",
+        field_path=".serviceAccounts",
+        reason="FieldValueForbidden",
+    )
+
+
 def spec_schema(*, cluster: bool) -> Schema:
     properties: dict[str, Schema] = {
         "registries": registries(),
@@ -604,7 +615,7 @@ def spec_schema(*, cluster: bool) -> Schema:
             "Serve namespaces whose labels match (matchLabels, matchExpressions); default all.",
         )
         properties["namespaces"] = namespace_globs()
-    return obj(properties, required=["registries"], rules_=[single_registry_rule()])
+    return obj(properties, required=["registries"], rules_=[single_registry_rule(), pull_secret_only_rule()])
 
 
 # -- the rest of the CRD ---------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_force_refresh_rewrites_every_shape(
     renewed = wait_for(
         "a new token",
         lambda: (s := kube.get_secret(namespace, "app")) is not None and password(s) != first and s,
-        timeout=5,
+        timeout=10,  # 1-2 s alone; the shared 2-core machine has been seen at 8-11 load
     )
     assert is_whole(renewed, shape, aws)
     assert renewed["metadata"]["uid"] == secret["metadata"]["uid"]

@@ -110,10 +110,15 @@ def test_parser_refuses_exactly_the_reserved_keys(key: str) -> None:
         assert parse_spec(raw, default_name="x").output.labels == ((key, "v"),)
 
 
+def rule_at(field_path: str) -> dict[str, str]:
+    (found,) = [v for v in NAMESPACED["x-kubernetes-validations"] if v.get("fieldPath") == field_path]
+    return found
+
+
 def single_registry_by_cel(spec: dict[str, Any]) -> bool:
     """The spec-level rule, evaluated:
     `!has(output) || !has(output.type) || !(type in [...]) || size(registries) == 1`."""
-    (validation,) = NAMESPACED["x-kubernetes-validations"]
+    validation = rule_at(".registries")
     shapes = re.findall(r"'([^']*)'", validation["rule"])
     output = spec.get("output")
     return (
@@ -139,5 +144,27 @@ def test_single_registry_rule_agrees_with_the_parser(
     # The API server defaults output.type before the rule runs.
     defaulted = {**spec, "output": {"type": "dockerconfigjson", **output}} if output is not None else spec
     assert single_registry_by_cel(defaulted) is parsed
-    (validation,) = NAMESPACED["x-kubernetes-validations"]
-    assert validation["fieldPath"] == ".registries"
+    assert rule_at(".registries")["message"].startswith("spec.registries must name exactly one registry")
+
+
+@pytest.mark.parametrize("output", [None, {}, *({"type": t} for t in rules.OUTPUT_TYPES)])
+@pytest.mark.parametrize("accounts", [None, {"all": True}], ids=["no-accounts", "accounts"])
+def test_service_accounts_only_with_pull_secrets_agrees_with_the_parser(
+    output: dict[str, str] | None, accounts: dict[str, bool] | None
+) -> None:
+    spec: dict[str, Any] = {"registries": [US]}
+    if output is not None:
+        spec["output"] = output
+    if accounts is not None:
+        spec["serviceAccounts"] = accounts
+    refused = None
+    try:
+        parse_spec(spec, default_name="x")
+    except InvalidSpec as error:
+        refused = error.field
+    assert refused in (None, "spec.serviceAccounts")
+    rule = rule_at(".serviceAccounts")["rule"]
+    assert f"self.output.type == '{rules.OUTPUT_TYPES[0]}'" in rule
+    # The API server defaults output.type before the rule runs.
+    kind = {"type": "dockerconfigjson", **(output or {})}["type"]
+    assert (accounts is None or kind == "dockerconfigjson") is (refused is None)

@@ -138,6 +138,12 @@ def _output(fields: Fields, registries: tuple[RegistryHost, ...]) -> Output:
             f"must name exactly one registry when spec.output.type is {kind}: "
             "one such Secret holds one registry's credentials (use one resource per registry)",
         )
+    if kind != rules.OUTPUT_TYPES[0] and fields.has("serviceAccounts"):
+        raise InvalidSpec(
+            fields.at("serviceAccounts"),
+            "may only be set when spec.output.type is dockerconfigjson: a Pod's imagePullSecrets "
+            "must be pull Secrets",
+        )
     template = fields.object("secretTemplate", {"metadata"})
     metadata = template.object("metadata", {"labels", "annotations"}) if template is not None else None
     if metadata is None:
