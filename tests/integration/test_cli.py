@@ -161,6 +161,31 @@ def policy_resources(policy: dict[str, Any]) -> dict[str, list[str]]:
             f"arn:aws-us-gov:ecr:us-gov-west-1:{A}:repository/team/app",
             id="govcloud",
         ),
+        pytest.param(
+            f"{A}.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+            f"arn:aws-eusc:ecr:eusc-de-east-1:{A}:repository/team/app",
+            id="eu-sovereign",
+        ),
+        pytest.param(
+            f"{A}.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+            f"arn:aws-iso:ecr:us-iso-east-1:{A}:repository/team/app",
+            id="iso",
+        ),
+        pytest.param(
+            f"{A}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+            f"arn:aws-iso-b:ecr:us-isob-east-1:{A}:repository/team/app",
+            id="iso-b",
+        ),
+        pytest.param(
+            f"{A}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+            f"arn:aws-iso-e:ecr:eu-isoe-west-1:{A}:repository/team/app",
+            id="iso-e",
+        ),
+        pytest.param(
+            f"{A}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+            f"arn:aws-iso-f:ecr:us-isof-south-1:{A}:repository/team/app",
+            id="iso-f",
+        ),
     ],
 )
 def test_iam_policy_arns(host: str, arn: str) -> None:
