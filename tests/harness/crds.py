@@ -555,8 +555,8 @@ def secret_template() -> Schema:
     return obj(
         {"metadata": obj({"labels": labels, "annotations": annotations})},
         description=(
-            "Labels and annotations for the Secret besides the operator's own; a change is applied at "
-            "the next write, a removed key stays on existing Secrets."
+            "Labels and annotations for the Secret besides the operator's own. A changed, removed or "
+            "dropped key is drift: the Secret is rewritten at once; keys others added stay."
         ),
     )
 

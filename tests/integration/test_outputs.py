@@ -213,6 +213,43 @@ def test_changing_the_output_replaces_the_secret(
     assert next(c for c in ready["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
 
 
+def test_a_key_dropped_from_the_template_leaves_the_secret(
+    kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
+) -> None:
+    create(kube, namespace, "argocd")
+    kube.core.patch_namespaced_secret("app", namespace, {"metadata": {"labels": {"other-tool/seen": "yes"}}})
+
+    kube.patch_eps(namespace, "app", {"spec": {"secretTemplate": {"metadata": {"labels": {"team": None}}}}})
+
+    def dropped() -> dict[str, Any] | None:
+        secret = kube.get_secret(namespace, "app")
+        return secret if secret is not None and "team" not in secret["metadata"]["labels"] else None
+
+    secret = wait_for("the dropped label gone", dropped, timeout=10)
+    labels, annotations = secret["metadata"]["labels"], secret["metadata"]["annotations"]
+    assert labels["app.kubernetes.io/part-of"] == "shop"  # still in the template
+    assert labels[ARGOCD_LABEL] == "repo-creds"
+    assert labels["other-tool/seen"] == "yes"  # someone else's stays
+    assert annotations["example.com/owner"] == "payments team"
+    assert annotations["ecr.pullsecrets.dev/template"] == "a:example.com/owner,l:app.kubernetes.io/part-of"
+
+    kube.patch_eps(namespace, "app", {"spec": {"secretTemplate": None}})
+
+    def untemplated() -> dict[str, Any] | None:
+        secret = kube.get_secret(namespace, "app")
+        return (
+            secret
+            if secret is not None and "ecr.pullsecrets.dev/template" not in secret["metadata"]["annotations"]
+            else None
+        )
+
+    secret = wait_for("the whole template gone", untemplated, timeout=10)
+    assert "app.kubernetes.io/part-of" not in secret["metadata"]["labels"]
+    assert "example.com/owner" not in secret["metadata"]["annotations"]
+    assert secret["metadata"]["labels"]["other-tool/seen"] == "yes"
+    assert secret["metadata"]["labels"][ARGOCD_LABEL] == "repo-creds"
+
+
 def test_token_never_appears_in_events_or_status(
     kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
 ) -> None:

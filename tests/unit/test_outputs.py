@@ -25,6 +25,7 @@ from ecr_pull_secrets.plan.content import (
     desired_secret,
     dockerconfigjson,
     tokens_in,
+    without_dropped,
 )
 from ecr_pull_secrets.plan.fanout import SecretState, examine
 from ecr_pull_secrets.plan.reconcile import Input, plan_work
@@ -544,9 +545,62 @@ def test_a_changed_output_makes_the_secret_stale(written: Output, wanted: Output
     assert examine(seen(build(written)), UID, [US], EXPIRES_AT, wanted) is SecretState.STALE
 
 
-def test_a_template_label_removed_from_the_spec_is_no_drift() -> None:
-    """Documented: a key dropped from secretTemplate stays on the Secret (a patch keeps others')."""
-    assert examine(seen(build(TEMPLATE)), UID, [US], EXPIRES_AT, DEFAULT) is SecretState.OK
+def test_a_key_dropped_from_the_template_is_drift() -> None:
+    """The Secret's ecr.pullsecrets.dev/template annotation lists the keys its template set."""
+    view = seen(build(TEMPLATE))
+
+    assert view.annotations["ecr.pullsecrets.dev/template"] == "a:example.com/owner,l:team"
+    assert examine(view, UID, [US], EXPIRES_AT, DEFAULT) is SecretState.STALE
+    assert examine(view, UID, [US], EXPIRES_AT, replace(TEMPLATE, annotations=())) is SecretState.STALE
+
+
+def test_a_tampered_template_annotation_is_drift() -> None:
+    body = build(TEMPLATE)
+    body["metadata"]["annotations"]["ecr.pullsecrets.dev/template"] = "l:team"
+
+    assert examine(seen(body), UID, [US], EXPIRES_AT, TEMPLATE) is SecretState.STALE
+
+
+@pytest.mark.parametrize(
+    ("recorded", "wanted", "labels", "annotations"),
+    [
+        pytest.param("", DEFAULT, {}, {}, id="never-templated"),
+        pytest.param("a:example.com/owner,l:team", TEMPLATE, {}, {}, id="unchanged"),
+        pytest.param(
+            "a:example.com/owner,l:team",
+            DEFAULT,
+            {"team": None},
+            {"example.com/owner": None, "ecr.pullsecrets.dev/template": None},
+            id="template-removed",
+        ),
+        pytest.param(
+            "a:example.com/owner,l:old,l:team",
+            TEMPLATE,
+            {"old": None},
+            {},
+            id="one-label-dropped",
+        ),
+        pytest.param(
+            "l:app.kubernetes.io/managed-by,l:argocd.argoproj.io/secret-type,a:ecr.pullsecrets.dev/chain,"
+            "a:kubernetes.io/x,a:example.com/owner,l:team",
+            TEMPLATE,
+            {},
+            {},
+            id="reserved-keys-never-removed",
+        ),
+        pytest.param(",,x,l:,l:team,a:example.com/owner", TEMPLATE, {}, {}, id="garbage"),
+    ],
+)
+def test_without_dropped(
+    recorded: str, wanted: Output, labels: dict[str, None], annotations: dict[str, None]
+) -> None:
+    manifest = build(wanted)
+    patch = without_dropped(manifest, recorded)
+
+    meta, written = patch["metadata"], manifest["metadata"]
+    assert meta["labels"] == {**labels, **written["labels"]}
+    assert meta["annotations"] == {**annotations, **written["annotations"]}
+    assert patch["data"] == manifest["data"]
 
 
 def test_plan_work_rewrites_a_tampered_argocd_secret() -> None:

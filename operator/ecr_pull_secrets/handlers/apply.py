@@ -17,6 +17,7 @@ from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, secret_view, service_account_view
+from ecr_pull_secrets.model.output import TEMPLATE_ANNOTATION
 from ecr_pull_secrets.plan import adoption, content, fanout
 from ecr_pull_secrets.plan.reconcile import Event
 
@@ -73,7 +74,9 @@ class Apply:
                 if cached.type != manifest["type"]:
                     written = await self._replace(manifest, cached.uid)
                 else:
-                    written = await asyncio.to_thread(self._secrets.update, manifest)
+                    recorded = cached.annotations.get(TEMPLATE_ANNOTATION, "")
+                    patch = content.without_dropped(manifest, recorded)
+                    written = await asyncio.to_thread(self._secrets.update, patch)
             else:
                 written = await self._create_or_adopt(manifest, owner_uid=owner_uid, policy=policy, kind=kind)
         except _Conflict as conflict:
@@ -95,8 +98,11 @@ class Apply:
         existing = await asyncio.to_thread(self._secrets.get, meta["namespace"], meta["name"])
         if existing is None:  # gone again in between: the next pass creates it
             raise _Conflict(f"Secret {meta['name']} was being replaced; retrying")
-        if content.is_controlled_by(existing.metadata, owner_uid) and existing.type != manifest["type"]:
-            return await self._replace(manifest, existing.metadata.get("uid", ""))
+        if content.is_controlled_by(existing.metadata, owner_uid):
+            if existing.type != manifest["type"]:
+                return await self._replace(manifest, existing.metadata.get("uid", ""))
+            recorded = (existing.metadata.get("annotations") or {}).get(TEMPLATE_ANNOTATION, "")
+            return await asyncio.to_thread(self._secrets.update, content.without_dropped(manifest, recorded))
         refused = adoption.refusal(
             existing.metadata, existing.type, owner_uid, policy, kind, wanted_type=manifest["type"]
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_pull_secrets.model import api
-from ecr_pull_secrets.model.output import content_digest, hosts_in, marks
+from ecr_pull_secrets.model.output import TEMPLATE_ANNOTATION, content_digest, hosts_in, marks
 from ecr_pull_secrets.model.scope import IGNORE_ANNOTATION
 
 ADDED_PULL_SECRETS_ANNOTATION = f"{api.GROUP}/image-pull-secrets"
@@ -35,7 +35,12 @@ def entry_owners(entries: Iterable[str]) -> set[str]:
 
 
 NO_LABELS: Mapping[str, str] = {}
-SECRET_ANNOTATIONS = (api.EXPIRES_AT_ANNOTATION, api.ISSUED_AT_ANNOTATION, api.CHAIN_ANNOTATION)
+SECRET_ANNOTATIONS = (
+    api.EXPIRES_AT_ANNOTATION,
+    api.ISSUED_AT_ANNOTATION,
+    api.CHAIN_ANNOTATION,
+    TEMPLATE_ANNOTATION,
+)
 """The annotations of a managed Secret the operator reads (its digest is checked on sight)."""
 
 

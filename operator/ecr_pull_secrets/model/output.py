@@ -31,6 +31,10 @@ from ecr_pull_secrets.model.dockerconfig import auths, digest
 DOCKERCONFIGJSON, ARGOCD, BASIC_AUTH = rules.OUTPUT_TYPES
 REGISTRY_ANNOTATION = f"{api.GROUP}/registry"
 """On the single-registry shapes: the registry host the Secret's credentials are for."""
+TEMPLATE_ANNOTATION = f"{api.GROUP}/template"
+"""On a Secret written with a secretTemplate: the template's keys (`l:KEY`, `a:KEY`, comma-separated;
+label and annotation keys hold no comma), so a key later dropped from the template is removed from
+the Secret, and the drop is seen as drift."""
 ARGOCD_SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 ARGOCD_REPO_CREDS = "repo-creds"
 
@@ -72,6 +76,11 @@ class Output:
     @property
     def shape(self) -> Shape:
         return SHAPES[self.type]
+
+    @cached_property
+    def template_keys(self) -> str:
+        """The TEMPLATE_ANNOTATION value of a Secret of this output; empty without a template."""
+        return ",".join(sorted([f"l:{k}" for k, _ in self.labels] + [f"a:{k}" for k, _ in self.annotations]))
 
     @cached_property
     def marks(self) -> frozenset[str]:
@@ -153,3 +162,14 @@ def _decoded(value: str | None) -> str:
         return base64.b64decode(value or "", validate=True).decode()
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         return ""
+
+
+def dropped(recorded: str, current: str) -> tuple[list[str], list[str]]:
+    """The label and annotation keys that TEMPLATE_ANNOTATION value `recorded` (on the Secret) lists
+    and `current` (of the Secret now written) does not: to be removed. Reserved keys never are,
+    whatever the annotation says (anyone who may edit the Secret may edit the annotation)."""
+    wanted = set(current.split(","))
+    keys = [k for k in recorded.split(",") if len(k) > 2 and k not in wanted]
+    labels = [k[2:] for k in keys if k.startswith("l:") and not rules.reserved_key(k[2:])]
+    annotations = [k[2:] for k in keys if k.startswith("a:") and not rules.reserved_key(k[2:])]
+    return labels, annotations

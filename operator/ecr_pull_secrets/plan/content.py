@@ -16,9 +16,11 @@ from ecr_pull_secrets.model.output import (
     BASIC_AUTH,
     DEFAULT,
     REGISTRY_ANNOTATION,
+    TEMPLATE_ANNOTATION,
     Output,
     content_digest,
     credentials_in,
+    dropped,
 )
 from ecr_pull_secrets.model.timestamps import format_time, parse_time
 
@@ -84,6 +86,8 @@ def desired_secret(
     }
     if shape.single_registry:
         ours[REGISTRY_ANNOTATION] = next(iter(credentials))
+    if output.template_keys:
+        ours[TEMPLATE_ANNOTATION] = output.template_keys
     ours[api.CONTENT_DIGEST_ANNOTATION] = content_digest(shape.secret_type, data, ours)
     return {
         "apiVersion": "v1",
@@ -105,6 +109,26 @@ def desired_secret(
             ],
         },
         "data": data,
+    }
+
+
+def without_dropped(manifest: Mapping[str, Any], recorded: str) -> dict[str, Any]:
+    """The manifest, as a patch of our own Secret, also removing what its template dropped since the
+    last write: `recorded` is the Secret's TEMPLATE_ANNOTATION (its template's keys then)."""
+    current = manifest["metadata"].get("annotations", {}).get(TEMPLATE_ANNOTATION, "")
+    labels, annotations = dropped(recorded, current)
+    if recorded and not current:
+        annotations.append(TEMPLATE_ANNOTATION)
+    if not labels and not annotations:
+        return dict(manifest)
+    meta = manifest["metadata"]
+    return {
+        **manifest,
+        "metadata": {
+            **meta,
+            "labels": {**dict.fromkeys(labels), **meta.get("labels", {})},
+            "annotations": {**dict.fromkeys(annotations), **meta.get("annotations", {})},
+        },
     }
 
 

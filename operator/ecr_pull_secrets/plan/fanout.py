@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import SecretView, ServiceAccountView, added_entry, entry_secret
-from ecr_pull_secrets.model.output import DEFAULT, Output
+from ecr_pull_secrets.model.output import DEFAULT, TEMPLATE_ANNOTATION, Output
 from ecr_pull_secrets.model.timestamps import format_time
 
 
@@ -44,6 +44,7 @@ def examine(
         and secret.annotations.get(api.EXPIRES_AT_ANNOTATION) == format_time(expires_at)
         and secret.hosts == frozenset(hosts)
         and output.marks <= secret.marks
+        and secret.annotations.get(TEMPLATE_ANNOTATION, "") == output.template_keys
     )
     return SecretState.OK if fresh else SecretState.STALE
 
