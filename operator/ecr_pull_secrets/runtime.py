@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
-from collections.abc import Mapping
+import os
+import random
+import socket
+import string
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -19,12 +23,14 @@ from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.apply import Apply
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.issuing import Issuer
+from ecr_pull_secrets.handlers.peering import PeeringGate
 from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.handlers.reconciler import Reconciler
 from ecr_pull_secrets.handlers.sync import CacheSync
 from ecr_pull_secrets.handlers.verification import Verification
-from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, new_api_client
+from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest, new_api_client
 from ecr_pull_secrets.kube.discovery import Discovery
+from ecr_pull_secrets.kube.events import EventPoster
 from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
@@ -36,6 +42,9 @@ from ecr_pull_secrets.verify.registry import RegistryClient
 
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer")
+
+
+WATCH_CONNECTIONS = 64
 
 
 def utcnow() -> datetime:
@@ -54,13 +63,11 @@ def run(config: Settings) -> int:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="blocking")
         )
-        settings.posting.level = logging.INFO
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         # kopf's own short requests (patches, Events) give up as ours do: no call waits forever.
         settings.watching.connect_timeout = REQUEST_TIMEOUT[0]
         settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
-        settings.persistence.diffbase_storage = NoDiffBase()
 
     metrics = Metrics()
     if config.metrics_port:
@@ -93,12 +100,13 @@ def run(config: Settings) -> int:
         describe=lambda uid: _describe(cache, uid),
         group=lambda uid: ((cache.resource(uid) or {}).get("metadata") or {}).get("namespace", ""),
     )
+    events = EventPoster(Rest(api_client), clock=utcnow)
     apply = Apply(
         secrets=secrets,
         service_accounts=service_accounts,
         resources=Resources(api_client),
         cache=cache,
-        events=_post_event,
+        events=events.post,
     )
     apply.kick = queue.add
     verifier = RegistryClient(
@@ -128,14 +136,38 @@ def run(config: Settings) -> int:
         if config.verify
         else None,
     )
+    identity = own_identity()
+    gate = (
+        PeeringGate(
+            name=config.peering,
+            identity=identity,
+            priority=config.peering_priority,
+            clock=utcnow,
+            pause=queue.pause,
+            resume=queue.resume,
+        )
+        if config.peering is not None
+        else None
+    )
     watch.register(
         registry,
         cache=cache,
         sync=CacheSync(
-            cache, Listing(api_client), queue.add, config.namespaces, watching=Watching(api_client)
+            cache,
+            Listing(api_client),
+            queue.add,
+            config.namespaces,
+            # Each watch holds a connection for minutes: a pool of their own, so that they never
+            # take the connections the workers' short requests reuse.
+            watching=Watching(new_api_client(pool_size=WATCH_CONNECTIONS)),
+            on_resource=watch.ResourceEvents(cache, queue, reconciler.forget),
+            peering=None
+            if gate is None
+            else ("kopfpeerings" if config.namespaces else "clusterkopfpeerings", gate.event),
         ),
         queue=queue,
-        forget=reconciler.forget,
+        events=events,
+        gate=gate,
         relist_interval=config.relist_interval,
     )
     kopf.run(
@@ -148,22 +180,20 @@ def run(config: Settings) -> int:
         standalone=config.peering is None,
         peering_name=config.peering,
         priority=config.peering_priority,
+        identity=cast(Any, identity),  # kopf's Identity is a NewType of str
     )
     return 0
 
 
-class NoDiffBase(kopf.DiffBaseStorage):
-    """Nothing to diff: the operator has watch-event handlers only, yet kopf deep-copies every body
-    for a diff on every event (a third of its time per event of our resources, measured)."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        return cast(kopf.BodyEssence, {})
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
+def own_identity() -> str:
+    """This replica's name in kopf's peering object, as kopf would make it: POD_ID, or who and
+    where plus the start time. Given to kopf, so that the peering gate knows its own entry."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=3))  # noqa: S311
+    return f"{getpass.getuser()}@{socket.gethostname()}/{started}/{suffix}"
 
 
 def _describe(cache: ClusterCache, uid: str) -> str:
@@ -171,10 +201,6 @@ def _describe(cache: ClusterCache, uid: str) -> str:
     meta = body.get("metadata") or {}
     where = f"{meta['namespace']}/" if meta.get("namespace") else ""
     return f"{body.get('kind', 'resource')} {where}{meta.get('name', uid)}"
-
-
-def _post_event(body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
-    kopf.event(body, type=type, reason=reason, message=message)  # type: ignore[arg-type]
 
 
 def _configure_logging(config: Settings) -> None:

@@ -145,9 +145,10 @@ def _peers(kube: Kube, peering: str) -> dict[str, int]:
 
 
 def _standing_by(replica: OperatorProcess) -> bool:
-    """Whether kopf has paused this replica's EcrPullSecret watch (its latest word on it, at DEBUG)."""
-    said = [line for line in replica.log().splitlines() if "watch-stream for ecrpullsecrets" in line]
-    return bool(said) and ("Pausing" in said[-1] or "(paused)" in said[-1])
+    """Whether this replica's peering gate stands by (its latest word on it)."""
+    words = ("Standing by:", "Working: no live")
+    said = [line for line in replica.log().splitlines() if line.startswith(words)]
+    return bool(said) and "Standing by:" in said[-1]
 
 
 def _handled(replica: OperatorProcess, namespace: str, name: str) -> bool:

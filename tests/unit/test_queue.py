@@ -274,3 +274,25 @@ def test_rescheduling_does_not_grow_the_timer_without_bound(reschedules: int) ->
         assert queue.timer_size <= 2 * 3 + 64 + 1
 
     run(story)
+
+
+def test_a_paused_queue_finishes_the_pass_under_way_and_starts_none_until_resumed() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["r1"] = asyncio.Event()
+        queue = WorkQueue(work, clock=now, consumers=2)
+        queue.start()
+        queue.add("r1")
+        await work.until(lambda: "r1" in work.active)
+        queue.pause()  # another replica outranks this one
+        queue.add("u1")
+        work.gates["r1"].set()
+        await work.until(lambda: work.order == ["r1"])
+        for _ in range(20):  # a consumer that could take u1 would have by now: it is ready at once
+            await asyncio.sleep(0)
+        assert (work.order, queue.depth, queue.paused) == (["r1"], 1, True)
+        queue.resume()
+        await work.until(lambda: work.order == ["r1", "u1"])
+        await queue.stop()
+
+    run(story)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import pytest
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.sync import CacheSync, stale
+from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.watching import Gone
 from ecr_pull_secrets.model import api
 
@@ -37,10 +40,11 @@ class FakeListing:
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
-            "namespaces": {},
-            "serviceaccounts": {},
-            "secrets": {},
+            plural: {}
+            for plural in ("namespaces", "serviceaccounts", "secrets", api.PLURAL, api.CLUSTER_PLURAL)
         }
+        self.unserved: set[str] = set()
+        """Kinds the API server does not serve (404), as before their CRD is installed."""
         self.version = "100"
         self.gets: list[tuple[str, str]] = []
 
@@ -56,6 +60,8 @@ class FakeListing:
         label_selector: str = "",
         metadata_only: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        if plural in self.unserved:
+            raise KubeError(404, "Not Found", f"list {plural}")
         items = [
             {"metadata": b["metadata"]} if metadata_only else b
             for (ns, _), b in sorted(self.objects[plural].items())
@@ -69,10 +75,46 @@ class FakeListing:
         return self.objects[plural].get((namespace or "", name))
 
 
+def resource_body(name: str, rv: str, namespace: str = "team-a") -> dict[str, Any]:
+    """As a list shows it: no kind."""
+    return {"metadata": {"namespace": namespace, "name": name, "uid": f"uid-{name}", "resourceVersion": rv}}
+
+
 def world() -> tuple[ClusterCache, FakeListing, list[str], CacheSync]:
     cache, listing, woken = ClusterCache(), FakeListing(), []
     sync = CacheSync(cache, listing, woken.append)  # type: ignore[arg-type]
     return cache, listing, woken, sync
+
+
+class Handed:
+    """What CacheSync hands on: our resources' and the peering object's events."""
+
+    def __init__(self) -> None:
+        self.resources: list[tuple[str | None, str, str]] = []
+        self.peering: list[tuple[str | None, str]] = []
+
+    def resource(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        self.resources.append((type_, body.get("kind", "?"), body["metadata"]["name"]))
+
+    def peer(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        self.peering.append((type_, body["metadata"]["name"]))
+
+
+def handing_world(
+    watched: tuple[str, ...] = (),
+) -> tuple[ClusterCache, FakeListing, Handed, CacheSync]:
+    cache, listing, handed = ClusterCache(), FakeListing(), Handed()
+    listing.objects["clusterkopfpeerings"] = {}
+    listing.objects["kopfpeerings"] = {}
+    sync = CacheSync(
+        cache,
+        listing,  # type: ignore[arg-type]
+        lambda uid: None,
+        watched,
+        on_resource=handed.resource,
+        peering=("kopfpeerings" if watched else "clusterkopfpeerings", handed.peer),
+    )
+    return cache, listing, handed, sync
 
 
 def test_prime_fills_every_cache_from_paged_lists() -> None:
@@ -81,11 +123,16 @@ def test_prime_fills_every_cache_from_paged_lists() -> None:
         listing.put("namespaces", namespace_body(name, "1"))
     listing.put("secrets", secret_body("one", "uid-a", "5"))
     listing.put("secrets", secret_body("two", "uid-b", "6"))
-    assert sync.prime() == {
-        ("namespaces", None): "100",
-        ("serviceaccounts", None): "100",
-        ("secrets", None): "100",
-    }
+    assert sync.prime() == (
+        {
+            ("namespaces", None): "100",
+            ("serviceaccounts", None): "100",
+            ("secrets", None): "100",
+            (api.PLURAL, None): "100",
+            (api.CLUSTER_PLURAL, None): "100",
+        },
+        [],
+    )
     assert sync.counts == (2, 0, 2)
     assert [ns.name for ns in cache.namespaces()] == ["team-a", "team-b"]
     assert [s.name for s in cache.secrets_of("uid-b")] == ["two"]
@@ -130,10 +177,8 @@ def test_relist_keeps_what_was_recorded_after_the_list_was_taken() -> None:
 def test_relist_of_namespaces_wakes_cluster_resources() -> None:
     cache, listing, woken, sync = world()
     listing.put("namespaces", namespace_body("team-a", "1"))
+    listing.put(api.CLUSTER_PLURAL, {"metadata": {"uid": "c", "name": "c", "resourceVersion": "1"}})
     sync.prime()
-    cache.put_resource(
-        {"kind": api.CLUSTER_KIND, "metadata": {"uid": "c", "name": "c", "resourceVersion": "1"}}
-    )
     del listing.objects["namespaces"][("", "team-a")]
     assert asyncio.run(sync.relist()) == 1
     assert cache.namespace("team-a") is None
@@ -211,7 +256,7 @@ def test_a_watch_follows_from_the_list_and_lists_again_when_its_version_is_gone(
 
     async def story() -> None:
         sync = CacheSync(cache, listing, woken.append, watching=watching)  # type: ignore[arg-type]
-        versions = sync.prime()
+        versions, _ = sync.prime()
         del listing.objects["secrets"][("team-a", "one")]  # while the watch was gone
         listing.put("secrets", secret_body("three", "uid-c", "101"))  # as the watch said
         listing.version = "200"
@@ -228,3 +273,65 @@ def test_a_watch_follows_from_the_list_and_lists_again_when_its_version_is_gone(
     assert watching.asked == ["100", "150", "200"]  # from the list; after the bookmark; after the new list
     assert sorted(key[1] for key in cache.secret_keys()) == ["three", "two"]
     assert sorted(woken) == ["uid-a", "uid-c"]
+
+
+def test_prime_records_our_resources_with_their_kind_and_hands_over_the_peering_object() -> None:
+    cache, listing, handed, sync = handing_world()
+    listing.put(api.PLURAL, resource_body("app", "7"))
+    listing.put(api.CLUSTER_PLURAL, resource_body("everyone", "8", namespace=""))
+    listing.put("clusterkopfpeerings", {"metadata": {"name": "ha"}, "status": {}})
+    versions, peers = sync.prime()
+    assert versions[("clusterkopfpeerings", None)] == "100"
+    assert [p["metadata"]["name"] for p in peers] == ["ha"]
+    kinds = sorted((cache.resource(uid) or {}).get("kind", "?") for uid in cache.all_resources())
+    assert kinds == [api.CLUSTER_KIND, api.KIND]
+    assert handed.resources == []  # a list wakes nobody; start-up queues what it found
+
+
+def test_prime_leaves_a_kind_not_served_yet_to_its_watch() -> None:
+    _cache, listing, _handed, sync = handing_world()
+    listing.unserved = {api.PLURAL, api.CLUSTER_PLURAL}  # the CRDs are not installed yet
+    versions, _ = sync.prime()
+    assert versions[(api.PLURAL, None)] is None
+    assert versions[(api.CLUSTER_PLURAL, None)] is None
+    listing.unserved = {"secrets"}  # but what the caches need must be listed: start-up retries
+    with pytest.raises(KubeError):
+        sync.prime()
+
+
+def test_watched_namespaces_list_resources_and_peering_per_namespace() -> None:
+    cache, listing, _handed, sync = handing_world(watched=("team-*",))
+    listing.put("namespaces", namespace_body("team-a", "1"))
+    listing.put("namespaces", namespace_body("other", "1"))
+    listing.put(api.PLURAL, resource_body("app", "7"))
+    listing.put(api.PLURAL, resource_body("elsewhere", "7", namespace="other"))
+    versions, _ = sync.prime()
+    assert sorted((k, str(v)) for k, v in versions) == [
+        (api.CLUSTER_PLURAL, "None"),
+        (api.PLURAL, "team-a"),
+        ("kopfpeerings", "team-a"),
+        ("namespaces", "None"),
+        ("secrets", "team-a"),
+        ("serviceaccounts", "team-a"),
+    ]
+    assert [(cache.resource(uid) or {})["metadata"]["name"] for uid in cache.all_resources()] == ["app"]
+
+
+def test_events_of_our_kinds_and_of_peering_are_handed_on() -> None:
+    cache, _listing, handed, sync = handing_world()
+    sync.event(api.PLURAL, "ADDED", {**resource_body("app", "7"), "kind": api.KIND})
+    sync.event("clusterkopfpeerings", "MODIFIED", {"metadata": {"name": "ha"}})
+    assert handed.resources == [("ADDED", api.KIND, "app")]
+    assert handed.peering == [("MODIFIED", "ha")]
+    assert cache.resource_count == 0  # the handler decides what the cache keeps
+
+
+def test_relist_finds_a_missed_resource_delete_and_change() -> None:
+    _cache, listing, handed, sync = handing_world()
+    listing.put(api.PLURAL, resource_body("gone", "7"))
+    listing.put(api.PLURAL, resource_body("edited", "8"))
+    sync.prime()
+    del listing.objects[api.PLURAL][("team-a", "gone")]  # deleted while the watch was down
+    listing.put(api.PLURAL, resource_body("edited", "9"))  # edited while the watch was down
+    assert asyncio.run(sync.relist()) == 2
+    assert sorted(handed.resources) == [("DELETED", api.KIND, "gone"), ("MODIFIED", api.KIND, "edited")]

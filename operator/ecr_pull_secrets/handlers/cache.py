@@ -184,6 +184,12 @@ class ClusterCache:
     def cluster_resources(self) -> Iterable[str]:
         return tuple(self._cluster)
 
+    def namespaced_resources(self) -> Iterable[str]:
+        return tuple(uid for uids in self._homes.values() for uid in uids)
+
+    def all_resources(self) -> Iterable[str]:
+        return tuple(self._bodies)
+
     @property
     def resource_count(self) -> int:
         return len(self._bodies)

@@ -100,6 +100,8 @@ class WorkQueue:
         self._errors: dict[str, int] = {}
         self._ready = asyncio.Event()
         self._timer_changed = asyncio.Event()
+        self._open = asyncio.Event()
+        self._open.set()
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- feeding -----------------------------------------------------------------------------
@@ -171,8 +173,22 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def pause(self) -> None:
+        """No new pass starts until resume() (one under way finishes); adding goes on."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
     async def _take(self, *, urgent_only: bool) -> str:
-        while not (self._lanes[0] or (self._lanes[1] and not urgent_only)):
+        while True:
+            await self._open.wait()
+            if self._lanes[0] or (self._lanes[1] and not urgent_only):
+                break
             self._ready.clear()
             await self._ready.wait()
         lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
@@ -195,6 +211,8 @@ class WorkQueue:
                 self.add_at(uid, next_at)
 
     async def _run(self, uid: str) -> datetime | None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("working on %s", self._describe(uid))
         try:
             next_at = await self._work(uid)
         except asyncio.CancelledError:

@@ -1,23 +1,25 @@
 """Keeps the caches in step with the cluster, and says whom each change concerns.
 
-At start, paginated lists fill the caches before kopf starts its watches (it does so only after
-the start-up handlers): the first resource event already finds every namespace, ServiceAccount and
-managed Secret. Then watches of our own, from the version each list was taken at, and our own
-writes keep them current; a watch whose version has gone lists again. A metadata-only relist every
-so often repairs what a watch gap may have missed (a delete, most of all).
+At start, paginated lists fill the caches (namespaces, ServiceAccounts, managed Secrets and our
+resources) before any work starts. Then watches of our own, from the version each list was taken
+at, and our own writes keep them current; a watch whose version has gone lists again. A
+metadata-only relist every so often repairs what a watch gap may have missed (a delete, most of
+all). kopf's peering object, when there is one, is watched the same way and handed to the gate.
 
-Why not kopf's watches for these three kinds: kopf spends about 1.3 ms and keeps about 1 KB per
-object on machinery an event handler does not need (measured), and three of the four objects per
-resource (its namespace, ServiceAccount and Secret) are not ours; at a restart with 2,000 resources
-that was 10 s of the event loop before a new resource was served.
+Why not kopf's watches: kopf spends 1.3-2 ms of the event loop and keeps about 1 KB per object on
+each event, on machinery (causes, per-object workers and loggers, diff bases) an event handler does
+not need (measured); at a restart with 10,000 resources its processing of the initial list alone
+was ~13 s of loop time, and a new resource waited 50 s behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -36,10 +38,17 @@ from ecr_pull_secrets.model.cluster import (
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = f"{api.MANAGED_BY_LABEL}={api.MANAGED_BY}"
+CACHED = ("namespaces", "serviceaccounts", "secrets")
+"""Kinds recorded in the caches here; the others (our resources, peering) are handed on."""
+RESOURCES = (api.PLURAL, api.CLUSTER_PLURAL)
 Wake = Callable[[str], None]
+Handler = Callable[[str | None, Mapping[str, Any]], None]
+"""(event type, or None for what a list showed; the object)"""
 Scope = tuple[str, str | None]
 """(plural, namespace or None for the whole cluster)"""
 RETRY_CAP = 30.0
+PRIME_THREADS = 8
+PRIME_PAGES_WAITING = 8
 
 
 class CacheSync:
@@ -51,12 +60,17 @@ class CacheSync:
         watched: tuple[str, ...] = (),
         *,
         watching: Watching | None = None,
+        on_resource: Handler | None = None,
+        peering: tuple[str, Handler] | None = None,
     ) -> None:
+        """`on_resource`: our resources' events. `peering`: (the peering kind's plural, its handler)."""
         self._cache = cache
         self._listing = listing
         self._watching = watching
         self._wake = wake
         self._watched = watched
+        self._on_resource = on_resource
+        self._peering = peering
         self._followers: dict[Scope, threading.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -67,8 +81,13 @@ class CacheSync:
             self.namespace_event(type_, body)
         elif plural == "serviceaccounts":
             self.account_event(type_, body)
-        else:
+        elif plural == "secrets":
             self.secret_event(type_, body)
+        elif plural in RESOURCES:
+            if self._on_resource is not None:
+                self._on_resource(type_, body)
+        elif self._peering is not None:
+            self._peering[1](type_, body)
 
     def namespace_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
         view = namespace_view(body)
@@ -76,7 +95,7 @@ class CacheSync:
         if self._cache.drop_namespace(view.name) if gone else self._cache.put_namespace(view):
             self._wake_namespace(view.name)
         if self._watched and self._loop is not None and any(fnmatchcase(view.name, g) for g in self._watched):
-            for plural in ("serviceaccounts", "secrets"):  # a watched namespace came or went
+            for plural in self._per_namespace():  # a watched namespace came or went
                 if gone:
                     self._unfollow((plural, view.name))
                 else:
@@ -120,13 +139,62 @@ class CacheSync:
 
     # -- lists -------------------------------------------------------------------------------
 
-    def prime(self) -> dict[Scope, str]:
-        """Blocking: fills the caches from whole-object lists; the version each list was taken at."""
-        versions: dict[Scope, str] = {("namespaces", None): self._list("namespaces", None)}
-        for namespace in self._scopes():
-            for plural in ("serviceaccounts", "secrets"):
-                versions[(plural, namespace)] = self._list(plural, namespace)
-        return versions
+    def prime(self) -> tuple[dict[Scope, str | None], list[dict[str, Any]]]:
+        """Blocking, before any work: fills the caches (our resources included) from whole-object
+        lists, waking nobody. Returns the version each list was taken at (None: the kind is not
+        served yet; its watch lists it when it is) and the peering objects seen.
+
+        Namespaces first (they say which namespaces are watched), then every other list at once:
+        a few threads fetch pages, this one records them, so the cache has one writer and at
+        most a few pages wait in memory."""
+        versions: dict[Scope, str | None] = {("namespaces", None): self._list("namespaces", None)}
+        scopes = [(plural, ns) for ns in self._scopes() for plural in self._per_namespace()]
+        scopes += [(api.CLUSTER_PLURAL, None)]
+        if self._peering is not None and not self._watched:
+            scopes += [(self._peering[0], None)]
+        peers: list[dict[str, Any]] = []
+        pages: queue.Queue[tuple[Scope, list[dict[str, Any]] | KubeError | None, str]] = queue.Queue(
+            PRIME_PAGES_WAITING
+        )
+
+        def fetch(scope: Scope) -> None:
+            plural, namespace = scope
+            version = ""
+            try:
+                for items, version in self._listing.pages(
+                    plural, namespace=namespace, label_selector=_selector(plural)
+                ):
+                    pages.put((scope, items, version))
+            except KubeError as error:
+                pages.put((scope, error, version))
+                return
+            except Exception as error:  # whatever it was, the scope must end, or prime waits forever
+                pages.put((scope, KubeError(0, type(error).__name__, f"list {plural}"), version))
+                return
+            pages.put((scope, None, version))  # this scope is done
+
+        failure: KubeError | None = None
+        with ThreadPoolExecutor(PRIME_THREADS, thread_name_prefix="prime") as pool:
+            for scope in scopes:
+                pool.submit(fetch, scope)
+            for _ in range(len(scopes)):
+                while True:  # every page is taken, even after a failure: no fetcher stays blocked
+                    scope, items, version = pages.get()
+                    if isinstance(items, list):
+                        for body in items:
+                            if not self._record(scope[0], body):
+                                peers.append(body)
+                        continue
+                    if isinstance(items, KubeError):
+                        if items.status != 404 or scope[0] in CACHED:
+                            failure = failure or items
+                        versions[scope] = None
+                    else:
+                        versions[scope] = version
+                    break
+        if failure is not None:
+            raise failure
+        return versions, peers
 
     def _list(self, plural: str, namespace: str | None) -> str:
         """Blocking, in the caller's thread: records every object the list shows, wakes nobody."""
@@ -138,13 +206,24 @@ class CacheSync:
             version = page_version
         return version
 
-    def _record(self, plural: str, body: Mapping[str, Any]) -> None:
+    def _record(self, plural: str, body: Mapping[str, Any]) -> bool:
+        """Records what the caches hold; False for a kind they do not (peering)."""
         if plural == "namespaces":
             self._cache.put_namespace(namespace_view(body))
         elif plural == "serviceaccounts":
             self._cache.put_account(service_account_view(body))
-        else:
+        elif plural == "secrets":
             self._cache.put_secret(secret_view(body))
+        elif plural in RESOURCES:
+            self._cache.put_resource(_with_kind(plural, body))
+        else:
+            return False
+        return True
+
+    def _per_namespace(self) -> tuple[str, ...]:
+        """The kinds listed and watched per namespace scope."""
+        peering = (self._peering[0],) if self._peering is not None and self._watched else ()
+        return ("serviceaccounts", "secrets", api.PLURAL, *peering)
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -155,7 +234,7 @@ class CacheSync:
 
     # -- watches -----------------------------------------------------------------------------
 
-    def follow(self, versions: Mapping[Scope, str]) -> None:
+    def follow(self, versions: Mapping[Scope, str | None]) -> None:
         """In the event loop: watch each listed scope from the version of its list."""
         self._loop = asyncio.get_running_loop()
         for scope, version in versions.items():
@@ -196,7 +275,7 @@ class CacheSync:
                         return
                     version = str((body.get("metadata") or {}).get("resourceVersion") or version)
                     if type_ != "BOOKMARK":
-                        self._loop.call_soon_threadsafe(self.event, plural, type_, body)
+                        self._loop.call_soon_threadsafe(self.event, plural, type_, _with_kind(plural, body))
                 delay = 0.0
             except Gone:
                 version = None
@@ -212,11 +291,11 @@ class CacheSync:
         """In the watch's thread: a whole list, handed to the event loop to replace that scope."""
         assert self._loop is not None
         plural, namespace = scope
-        items: list[dict[str, Any]] = []
+        items: list[Mapping[str, Any]] = []
         version = ""
         pages = self._listing.pages(plural, namespace=namespace, label_selector=_selector(plural))
         for page, page_version in pages:
-            items += page
+            items += (_with_kind(plural, item) for item in page)
             version = page_version
         self._loop.call_soon_threadsafe(self.replace, scope, items, version)
         return version
@@ -231,6 +310,15 @@ class CacheSync:
             self.event(plural, "MODIFIED", body)
 
     def _held(self, plural: str, namespace: str | None) -> dict[Key, str]:
+        if plural in RESOURCES:
+            metas = (self._resource_meta(uid) for uid in self._resource_uids(plural, namespace))
+            return {
+                (str(meta.get("namespace") or ""), str(meta.get("name") or "")): str(
+                    meta.get("resourceVersion")
+                )
+                for meta in metas
+                if meta is not None
+            }
         if plural == "namespaces":
             return {("", ns.name): ns.resource_version for ns in self._cache.namespaces()}
         if plural == "serviceaccounts":
@@ -242,8 +330,25 @@ class CacheSync:
             if (secret := self._cache.secret(*key)) is not None and (namespace is None or key[0] == namespace)
         }
 
+    def _resource_uids(self, plural: str, namespace: str | None) -> Iterable[str]:
+        if plural == api.CLUSTER_PLURAL:
+            return self._cache.cluster_resources()
+        if namespace is not None:
+            return self._cache.resources_in(namespace)
+        return self._cache.namespaced_resources()
+
+    def _resource_meta(self, uid: str) -> Mapping[str, Any] | None:
+        body = self._cache.resource(uid)
+        return None if body is None else body.get("metadata") or {}
+
     def _drop(self, plural: str, key: Key) -> None:
         namespace, name = key
+        if plural in RESOURCES:
+            for uid in self._resource_uids(plural, namespace or None):
+                meta = self._resource_meta(uid)
+                if meta is not None and (meta.get("namespace") or "", meta.get("name")) == key:
+                    self.event(plural, "DELETED", self._cache.resource(uid) or {})
+            return
         if plural == "namespaces":
             self.namespace_event("DELETED", {"metadata": {"name": name}})
         elif plural == "serviceaccounts":
@@ -259,8 +364,9 @@ class CacheSync:
         """Compares metadata-only lists with the caches; fetches what changed unseen, drops what
         was deleted unseen, and wakes whom that concerns. The requests run in threads, the cache
         is touched only here, in the event loop. Returns the repairs made."""
-        scopes: list[Scope] = [("namespaces", None)]
-        scopes += [(plural, ns) for ns in self._scopes() for plural in ("serviceaccounts", "secrets")]
+        scopes: list[Scope] = [("namespaces", None), (api.CLUSTER_PLURAL, None)]
+        per_namespace = ("serviceaccounts", "secrets", api.PLURAL)
+        scopes += [(plural, ns) for ns in self._scopes() for plural in per_namespace]
         repairs = 0
         for plural, namespace in scopes:
             listed, list_rv = await asyncio.to_thread(self._versions, plural, namespace, _selector(plural))
@@ -270,7 +376,7 @@ class CacheSync:
             for ns, name in changed:
                 body = await asyncio.to_thread(self._listing.get, plural, ns or None, name)
                 if body is not None:
-                    self.event(plural, "MODIFIED", body)
+                    self.event(plural, "MODIFIED", _with_kind(plural, body))
                 elif (ns, name) in self._held(plural, namespace):
                     self._drop(plural, (ns, name))
             repairs += len(gone) + len(changed)
@@ -328,6 +434,14 @@ def _versions(items: Iterable[Mapping[str, Any]]) -> dict[Key, str]:
 
 def _stub(namespace: str, name: str, resource_version: str) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name, "resourceVersion": resource_version}}
+
+
+def _with_kind(plural: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """List items carry no kind; the cache and the reconciler tell our two kinds apart by it."""
+    if plural in RESOURCES and "kind" not in body:
+        kind = api.KIND if plural == api.PLURAL else api.CLUSTER_KIND
+        return {**body, "kind": kind, "apiVersion": f"{api.GROUP}/{api.VERSION}"}
+    return body
 
 
 def _selector(plural: str) -> str:

@@ -1,27 +1,51 @@
-"""kopf registrations: our resources' watch events, the start-up lists, and the cleanup.
+"""kopf registrations: the start-up lists and watches, and the cleanup. kopf itself watches none of
+our kinds; it runs the operator's life (start-up, signals, liveness, peering keep-alives).
 
-No kopf indexes: kopf would hold every handler until each indexed object had been seen (a toggle per
-object, waking every waiting worker on every flip), which at thousands of namespaces paused all
-work for minutes. The caches are filled by lists in a start-up handler instead (kopf starts its
-watches after those), and followed by watches of our own (handlers/sync.py says why not kopf's).
+No kopf indexes and no kopf watches: kopf would hold every handler until each indexed object had
+been seen (a toggle per object, waking every waiting worker on every flip), which at thousands of
+namespaces paused all work for minutes, and its processing of each event costs more than our work
+on it (handlers/sync.py). The caches are filled by lists in a start-up handler and followed by
+watches of our own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import kopf
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.peering import PeeringGate
 from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.handlers.sync import CacheSync
 from ecr_pull_secrets.kube.client import KubeError
-from ecr_pull_secrets.model import api
+from ecr_pull_secrets.kube.events import EventPoster
+from ecr_pull_secrets.plan.status import settled
 
 RETRY_SECONDS = 2.0
+
+
+class ResourceEvents:
+    """Our resources' watch events: into the cache, onto the queue (or out of both)."""
+
+    def __init__(self, cache: ClusterCache, queue: WorkQueue, forget: Callable[[str], None]) -> None:
+        self._cache = cache
+        self._queue = queue
+        self._forget = forget
+
+    def __call__(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        if not uid:
+            return
+        if type_ == "DELETED":
+            self._cache.drop_resource(uid)
+            self._queue.forget(uid)
+            self._forget(uid)
+        elif self._cache.put_resource(body):
+            self._queue.add(uid)
 
 
 def register(
@@ -30,50 +54,42 @@ def register(
     cache: ClusterCache,
     sync: CacheSync,
     queue: WorkQueue,
-    forget: Callable[[str], None],
+    events: EventPoster,
+    gate: PeeringGate | None,
     relist_interval: timedelta,
 ) -> None:
-    relisting: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
 
     @kopf.on.startup(id="prime-caches", registry=registry, errors=kopf.ErrorsMode.TEMPORARY)
     async def prime(logger: kopf.Logger, **_: Any) -> None:
         try:
-            versions = await asyncio.to_thread(sync.prime)
+            versions, peers = await asyncio.to_thread(sync.prime)
         except KubeError as error:
             raise kopf.TemporaryError(f"listing what the caches need: {error}", delay=RETRY_SECONDS) from None
-        logger.info("Listed %d namespaces, %d ServiceAccounts, %d managed Secrets", *sync.counts)
+        logger.info(
+            "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets, %d resources",
+            *sync.counts,
+            cache.resource_count,
+        )
+        if gate is not None:
+            for body in peers:
+                gate.event(None, body)
+        # What answers its spec already waits behind changes (the routine lane); the rest first.
+        for uid in cache.all_resources():
+            listed = cache.resource(uid)
+            queue.add(uid, urgent=listed is None or not settled(listed))
+        events.start()
+        queue.start()
         sync.follow(versions)
-
-    def start() -> None:
-        """The consumers start from the first watch event, not at start-up: kopf.event (our Events)
-        needs the context kopf gives its watch handlers, and tasks inherit the context they start in."""
-        if not relisting:
-            queue.start()
-            relisting.append(
-                asyncio.create_task(sync.relist_every(relist_interval.total_seconds()), name="relist")
-            )
-
-    def resource_event(event: kopf.RawEvent, body: kopf.Body, uid: str) -> None:
-        start()
-        if event["type"] == "DELETED":
-            cache.drop_resource(uid)
-            queue.forget(uid)
-            forget(uid)
-        elif cache.put_resource(body):
-            # Listed at start (type None): the routine lane, behind anything that changes meanwhile.
-            queue.add(uid, urgent=event["type"] is not None)
-
-    @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    async def namespaced_resource(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
-        resource_event(event, body, uid)
-
-    @kopf.on.event(api.GROUP, api.VERSION, api.CLUSTER_PLURAL, registry=registry)
-    async def cluster_resource(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
-        resource_event(event, body, uid)
+        relist = sync.relist_every(relist_interval.total_seconds())
+        background.append(asyncio.create_task(relist, name="relist"))
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
-        for task in relisting:
+        for task in background:
             task.cancel()
         sync.stop()
+        if gate is not None:
+            gate.stop()
         await queue.stop()
+        await events.stop()

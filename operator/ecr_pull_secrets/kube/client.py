@@ -9,8 +9,10 @@ from urllib.parse import quote
 import urllib3
 from kubernetes import client, config
 
+from ecr_pull_secrets.model import api
+
 # Every request gives up after this long: a stuck call must never pin one of the worker threads
-# that all tenants share. (connect, read) in seconds; watches are kopf's and have their own.
+# that all tenants share. (connect, read) in seconds; watches have their own (kube/watching.py).
 REQUEST_TIMEOUT = (5.0, 30.0)
 
 
@@ -31,6 +33,25 @@ def api_path(prefix: str, *segments: str) -> str:
         if segment in ("", ".", "..") or "/" in segment or "%" in segment:
             raise KubeError(400, f"{segment!r} is not a valid name in an API path", "build a request")
     return "/".join((prefix, *(quote(segment, safe="") for segment in segments)))
+
+
+API_PREFIX = {
+    "namespaces": "/api/v1",
+    "serviceaccounts": "/api/v1",
+    "secrets": "/api/v1",
+    "events": "/api/v1",
+    api.PLURAL: f"/apis/{api.GROUP}/{api.VERSION}",
+    api.CLUSTER_PLURAL: f"/apis/{api.GROUP}/{api.VERSION}",
+    "kopfpeerings": "/apis/kopf.dev/v1",
+    "clusterkopfpeerings": "/apis/kopf.dev/v1",
+}
+"""The kinds the operator lists, watches or posts, by plural."""
+
+
+def collection_path(plural: str, namespace: str | None = None, name: str | None = None) -> str:
+    """A collection (or one object of it, by `name`), in one namespace or the whole cluster."""
+    segments = ("namespaces", namespace, plural) if namespace else (plural,)
+    return api_path(API_PREFIX[plural], *segments, *((name,) if name is not None else ()))
 
 
 def new_api_client(pool_size: int) -> client.ApiClient:

@@ -1,4 +1,4 @@
-"""Paginated lists of core objects: whole objects to prime the caches, metadata only to check them."""
+"""Paginated lists: whole objects to prime the caches, metadata only to check them."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from urllib.parse import urlencode
 
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import KubeError, Rest, api_path
+from ecr_pull_secrets.kube.client import KubeError, Rest, collection_path
 
 PAGE = 500
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class Listing:
-    """One kind (`namespaces`, `serviceaccounts`, `secrets`), cluster-wide or in one namespace."""
+    """One kind (a plural of kube.client.API_PREFIX), cluster-wide or in one namespace."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._rest = Rest(api_client)
@@ -29,7 +29,7 @@ class Listing:
         metadata_only: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str]]:
         """Each page's items and the list's resourceVersion (the same on every page)."""
-        path = api_path("/api/v1", "namespaces", namespace, plural) if namespace else f"/api/v1/{plural}"
+        path = collection_path(plural, namespace)
         token = ""
         while True:
             query = {"limit": str(PAGE)}
@@ -51,11 +51,9 @@ class Listing:
 
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """One whole object, or None if it is gone."""
-        segments = ("namespaces", namespace, plural, name) if namespace else (plural, name)
         try:
-            return self._rest.request(
-                "GET", api_path("/api/v1", *segments), f"get {plural} {name}", expect=(namespace or "", name)
-            )
+            path = collection_path(plural, namespace, name)
+            return self._rest.request("GET", path, f"get {plural} {name}", expect=(namespace or "", name))
         except KubeError as error:
             if error.status == 404:
                 return None

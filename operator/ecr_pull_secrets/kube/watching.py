@@ -1,4 +1,4 @@
-"""Watches of core objects, streamed from a resourceVersion (the informer half that follows a list)."""
+"""Watches, streamed from a resourceVersion (the informer half that follows a list)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes import client
 
-from ecr_pull_secrets.kube.client import KubeError, api_path
+from ecr_pull_secrets.kube.client import KubeError, collection_path
 
 WATCH_SECONDS = 300
 """The API server ends each watch after this long; the caller starts the next from where it was."""
@@ -31,7 +31,7 @@ class Watching:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Blocking: (type, object) for every event after `resource_version`, BOOKMARKs included,
         until the API server ends the watch; raises Gone, or KubeError (status 0: the connection)."""
-        path = api_path("/api/v1", "namespaces", namespace, plural) if namespace else f"/api/v1/{plural}"
+        path = collection_path(plural, namespace)
         query = {
             "watch": "1",
             "resourceVersion": resource_version,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.resource import Resource
 from ecr_pull_secrets.model.timestamps import format_time
 from ecr_pull_secrets.plan.renewal import Trigger
@@ -223,3 +224,16 @@ def _replace(conditions: Sequence[Mapping[str, Any]], new: Mapping[str, Any]) ->
     kept = [dict(c) for c in conditions if c.get("type") != new["type"]]
     ordered = [*kept, dict(new)]
     return sorted(ordered, key=lambda c: (c["type"] != READY, c["type"]))
+
+
+def settled(body: Mapping[str, Any]) -> bool:
+    """Whether a resource's status answers its current spec and annotations: a resource that is
+    not (new, edited or deleted while no replica worked) is worked on before the others."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    asked = (meta.get("annotations") or {}).get(api.FORCE_REFRESH_ANNOTATION)
+    return (
+        not meta.get("deletionTimestamp")
+        and status.get("observedGeneration") == meta.get("generation")
+        and status.get("forceRefresh") == asked
+    )

@@ -1,0 +1,118 @@
+"""Events about our resources, posted in the background (core/v1, as `kubectl describe` shows them).
+
+Our own because kopf's `kopf.event()` works only inside kopf's processing of an object it watches,
+and the operator watches its resources itself. Posting never blocks a reconcile: Events wait in a
+bounded queue (the oldest are dropped when it is full) and a few posters send them, each object's
+always through the same poster, so its Events keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ecr_pull_secrets.kube.client import KubeError, Rest, collection_path
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "ecr-pull-secret-operator"
+MAX_MESSAGE = 1024
+BACKLOG = 1000
+"""Events waiting per poster before the oldest are dropped (they are a story, not a record)."""
+POSTERS = 4
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def event_body(
+    involved: Mapping[str, Any], *, type: str, reason: str, message: str, namespace: str, at: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about `involved` (a resource's body), as the API server stores it."""
+    meta = involved.get("metadata") or {}
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE // 2 - 2] + " … " + message[-(MAX_MESSAGE // 2 - 2) :]
+    stamp = at.isoformat()
+    return {
+        "metadata": {"namespace": namespace, "generateName": f"{meta.get('name') or 'resource'}."},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "namespace": namespace,
+        },
+        "type": type,
+        "reason": reason,
+        "message": message,
+        "action": reason,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": COMPONENT,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "count": 1,
+    }
+
+
+class EventPoster:
+    def __init__(self, rest: Rest, *, clock: Callable[[], datetime], posters: int = POSTERS) -> None:
+        self._rest = rest
+        self._clock = clock
+        self._queues: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(BACKLOG) for _ in range(posters)]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._default_namespace = _own_namespace()
+        self.dropped = 0
+
+    def post(self, body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
+        """In the event loop; never blocks. A cluster-scoped object's Events go to the operator's
+        own namespace (or `default`), as kopf and kubectl do."""
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace") or self._default_namespace
+        event = event_body(
+            body, type=type, reason=reason, message=message, namespace=namespace, at=self._clock()
+        )
+        queue = self._queues[zlib.crc32(str(meta.get("uid")).encode()) % len(self._queues)]
+        if queue.full():
+            queue.get_nowait()
+            queue.task_done()
+            self.dropped += 1
+        queue.put_nowait(event)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._send(queue), name=f"events/{n}") for n, queue in enumerate(self._queues)
+        ]
+
+    async def stop(self) -> None:
+        """Sends what is waiting (a few seconds at most), then stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            body = await queue.get()
+            try:
+                namespace = body["metadata"]["namespace"]
+                await asyncio.to_thread(
+                    self._rest.request, "POST", collection_path("events", namespace), "post an Event", body
+                )
+            except KubeError as error:
+                log.warning("an Event (%s) was not posted: %s", body["reason"], error)
+            finally:
+                queue.task_done()
+
+
+def _own_namespace() -> str:
+    try:
+        return IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
