@@ -11,12 +11,17 @@ import pytest
 
 from tests.harness import dockerconfig
 from tests.harness.aws_emulator import AwsEmulator
+from tests.harness.controlplane import ControlPlane
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
+from tests.harness.registry import Registry
 from tests.hostile_specs import CEPS, EPS
+from tests.integration.conftest import StartOperator
 from tests.integration.test_admission import dry_run
+from tests.integration.test_verified import APP, doctor_image, pushed, verifying, wait_verified
 
 EAST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+"""The host the harness registry answers for (tests/integration/conftest.py REGISTRY_HOST)."""
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"}
 TEMPLATE = {
     "metadata": {
@@ -298,3 +303,34 @@ def test_admission_admits_every_shape_and_the_template_at_every_bound(
 def test_admission_defaults_the_output_type(kube: Kube, namespace: str) -> None:
     created = kube.create_eps(namespace, "defaulted", {"registries": [EAST], "output": {}})
     assert created["spec"]["output"] == {"type": "dockerconfigjson"}
+
+
+__all__ = ["pushed"]  # the harness registry with APP pushed: a fixture of test_verified, used here
+
+
+@pytest.mark.parametrize("shape", ["argocd", "basicAuth"])
+def test_verification_reads_every_shape_and_doctor_skips_them(  # noqa: PLR0917  # fixtures, named by pytest
+    kube: Kube,
+    namespace: str,
+    start_operator: StartOperator,
+    pushed: Registry,  # the fixture imported above
+    control_plane: ControlPlane,
+    aws: AwsEmulator,
+    shape: str,
+) -> None:
+    """Verification asks the registry with the username and password of any shape. doctor, which
+    follows a pod's imagePullSecrets, counts only pull Secrets as covering a host."""
+    verifying(start_operator, pushed)
+    kube.create_eps(
+        namespace,
+        "app",
+        {"registries": [EAST], "output": {"type": shape}, "verify": {"images": [f"{APP}:v1"]}},
+    )
+
+    verified = wait_verified(kube, namespace, "True", "Verified")
+
+    assert verified["message"].startswith(f"{EAST} accepts the Secret's token")
+    _, lines = doctor_image(control_plane, aws, pushed, namespace, f"{APP}:v1")
+    assert any(
+        f"no EcrPullSecret or ClusterEcrPullSecret writes a Secret for {EAST}" in line for line in lines
+    ), lines

@@ -275,6 +275,8 @@ def _covering(rest: Rest, namespace: str, host: str) -> list[doctor.Covering]:
             meta, spec = body.get("metadata") or {}, body.get("spec") or {}
             if host not in (spec.get("registries") or ()):
                 continue
+            if (spec.get("output") or {}).get("type", "dockerconfigjson") != "dockerconfigjson":
+                continue  # an Argo CD or basic-auth Secret: no pod pulls with it
             secret_name = str(spec.get("secretName") or meta.get("name"))
             if kind == api.CLUSTER_KIND and not _owns(rest, namespace, secret_name, meta.get("uid")):
                 continue
