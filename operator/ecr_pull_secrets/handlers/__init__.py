@@ -1,1 +1,2 @@
-"""Thin kopf handlers: read the body, ask plan/ what to do, apply it through kube/ and aws/."""
+"""The imperative shell: caches and watches, the queue, the reconciler (read, ask plan/, apply
+through kube/ and aws/), and kopf's start-up and cleanup registrations."""

@@ -14,7 +14,6 @@ import logging
 import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ecr_pull_secrets.kube.client import KubeError, Rest, collection_path
@@ -26,7 +25,7 @@ MAX_MESSAGE = 1024
 BACKLOG = 1000
 """Events waiting per poster before the oldest are dropped (they are a story, not a record)."""
 POSTERS = 4
-IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+CLUSTER_EVENTS_NAMESPACE = "default"
 
 
 def event_body(
@@ -66,14 +65,13 @@ class EventPoster:
         self._clock = clock
         self._queues: list[asyncio.Queue[dict[str, Any]]] = [asyncio.Queue(BACKLOG) for _ in range(posters)]
         self._tasks: list[asyncio.Task[None]] = []
-        self._default_namespace = _own_namespace()
         self.dropped = 0
 
     def post(self, body: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
-        """In the event loop; never blocks. A cluster-scoped object's Events go to the operator's
-        own namespace (or `default`), as kopf and kubectl do."""
+        """In the event loop; never blocks. A cluster-scoped object's Events go to `default` (the
+        chart grants that namespace for them; `kubectl describe` finds them in any namespace)."""
         meta = body.get("metadata") or {}
-        namespace = meta.get("namespace") or self._default_namespace
+        namespace = meta.get("namespace") or CLUSTER_EVENTS_NAMESPACE
         event = event_body(
             body, type=type, reason=reason, message=message, namespace=namespace, at=self._clock()
         )
@@ -109,10 +107,3 @@ class EventPoster:
                 log.warning("an Event (%s) was not posted: %s", body["reason"], error)
             finally:
                 queue.task_done()
-
-
-def _own_namespace() -> str:
-    try:
-        return IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-    except OSError:
-        return "default"

@@ -38,7 +38,7 @@ def _grant(group: str, resource: str, *verbs: str, subresource: str = "") -> tup
 
 
 OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
-    # Our resources: kopf lists and watches them; the operator patches finalizers and status.
+    # Our resources: the operator lists and watches them, and patches finalizers and status.
     *_grant(api.GROUP, api.PLURAL, "get", "list", "watch", "patch"),
     *_grant(api.GROUP, api.PLURAL, "patch", subresource="status"),
     *_grant(api.GROUP, api.CLUSTER_PLURAL, "get", "list", "watch", "patch"),
@@ -50,7 +50,7 @@ OPERATOR_PERMISSIONS: tuple[Permission, ...] = (
     *_grant(CORE, "serviceaccounts", "create", subresource="token"),
     # ClusterEcrPullSecret fan-out and kopf's namespace observer.
     *_grant(CORE, "namespaces", "list", "watch"),
-    # Events about our resources (kopf posts them).
+    # Events about our resources (kube/events.py posts them).
     *_grant(CORE, "events", "create"),
     # kopf's resource observer notices CRDs being added or changed.
     *_grant(APIEXTENSIONS, "customresourcedefinitions", "list", "watch"),
