@@ -11,6 +11,7 @@ watches of our own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -62,14 +63,16 @@ def register(
 
     @kopf.on.startup(id="prime-caches", registry=registry, errors=kopf.ErrorsMode.TEMPORARY)
     async def prime(logger: kopf.Logger, **_: Any) -> None:
+        began = time.monotonic()
         try:
             versions, peers = await asyncio.to_thread(sync.prime)
         except KubeError as error:
             raise kopf.TemporaryError(f"listing what the caches need: {error}", delay=RETRY_SECONDS) from None
         logger.info(
-            "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets, %d resources",
+            "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets, %d resources in %.1fs",
             *sync.counts,
             cache.resource_count,
+            time.monotonic() - began,
         )
         if gate is not None:
             for body in peers:
