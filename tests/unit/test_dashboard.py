@@ -1,19 +1,23 @@
 """The Grafana dashboard the chart ships (charts/…/dashboards/ecr-pull-secrets.json): valid JSON in
 Grafana's current schema, every query on the `${datasource}` and `$job` variables, and every metric
 name in its PromQL one the operator really exports — checked against the series a scrape of
-`Metrics` shows, by a checker that is itself tested to catch made-up names."""
+`Metrics` shows, by a checker that is itself tested to catch made-up names. Where promtool is built
+(`make alerts-check`), it also parses every query and evaluates the main panels on series stored
+as a ServiceMonitor scrape stores them."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from ecr_pull_secrets import metrics as names
@@ -298,3 +302,107 @@ def test_a_made_up_name_anywhere_in_the_dashboard_is_caught() -> None:
             job["query"]["query"] = "label_values(ecr_pull_secrets_queue_depth, job)"
             made_up = "ecr_pull_secrets_queue_depth"
         assert undefined_names(dashboard, defined) == {made_up}, where
+
+
+# -- with promtool: the PromQL parses and the queries mean what the panels say --------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_MONITOR = 'job="eps", namespace="ops"'  # target labels a ServiceMonitor scrape adds (and pod)
+
+
+def promtool() -> Path | None:
+    """The promtool `make alerts-check` builds (opt-in: building it takes minutes)."""
+    make = (ROOT / "hack" / "make" / "metrics.mk").read_text()
+    version = re.search(r"^PROMTOOL_VERSION \?= (\S+)$", make, re.MULTILINE)
+    assert version, "PROMTOOL_VERSION not found in hack/make/metrics.mk"
+    path = ROOT / ".dev" / "tools" / f"promtool-{version[1]}"
+    return path if path.exists() else None
+
+
+def recording_rules(dashboard: dict[str, Any]) -> dict[str, str]:
+    """Every panel query as a recording rule `dashboard:<panel title>_<refId>`, with Grafana's
+    variables as Grafana would fill them in for "All" jobs and a 5m rate interval."""
+    rules = {}
+    for panel in all_panels(dashboard["panels"]):
+        for target in panel.get("targets", []):
+            slug = re.sub(r"[^a-z0-9]+", "_", panel["title"].lower()).strip("_")
+            expr = target["expr"].replace("$__rate_interval", "5m").replace('"$job"', '".+"')
+            rules[f"dashboard:{slug}_{target['refId'].lower()}"] = expr
+    return rules
+
+
+def series(name: str, labels: str, values: str, pod: str = "a") -> dict[str, str]:
+    return {"series": f'{name}{{{SERVICE_MONITOR}, pod="{pod}", {labels}}}', "values": values}
+
+
+def test_promql_parses_and_the_queries_mean_what_the_panels_say(tmp_path: Path) -> None:
+    """promtool evaluates the panels' queries on series as a ServiceMonitor scrape stores them: the
+    resource's namespace moved to `exported_namespace`, and two HA replicas of which the stood-down
+    one (pod b) kept an older expiry."""
+    binary = promtool()
+    if binary is None:
+        pytest.skip("promtool is not built (make alerts-check builds it into .dev/tools)")
+    rules = recording_rules(load())
+    (tmp_path / "rules.yaml").write_text(
+        yaml.safe_dump(
+            {"groups": [{"name": "dashboard", "rules": [{"record": r, "expr": e} for r, e in rules.items()]}]}
+        )
+    )
+    expiry, renewal = names.SECRET_EXPIRY, names.RENEWAL_TIME
+    team_a = 'kind="EcrPullSecret", exported_namespace="team-a", name="app"'
+    team_b = 'kind="EcrPullSecret", exported_namespace="team-b", name="app"'
+    inputs = [
+        series(expiry, team_a, "7200x10"),
+        series(expiry, team_a, "3600x10", pod="b"),
+        series(expiry, team_b, "10800x10"),
+        series(renewal, team_a, "60x10"),  # due at 60 s: overdue at 300 s
+        series(renewal, team_b, "3000x10"),  # due within the hour
+        series(f"{names.RENEWALS}_total", 'result="failure", reason="AccessDenied"', "0+1x10"),
+        series(f"{names.RENEWALS}_total", 'result="success", reason="Renewed"', "0x10"),
+        series(f"{names.RENEWAL_DURATION}_sum", 'result="success"', "0+1.5x10"),
+        series(f"{names.RENEWAL_DURATION}_count", 'result="success"', "0+2x10"),
+    ]
+    table = "dashboard:resources_by_expiry_headroom_a"
+    resources = [
+        {"labels": f'{table}{{kind="EcrPullSecret", namespace="team-a", name="app"}}', "value": 6900},
+        {"labels": f'{table}{{kind="EcrPullSecret", namespace="team-b", name="app"}}', "value": 10500},
+    ]
+    expected = [
+        ("5m", "dashboard:soonest_expiry_a", [{"labels": "dashboard:soonest_expiry_a", "value": 6900}]),
+        ("5m", "dashboard:managed_resources_a", [{"labels": "dashboard:managed_resources_a", "value": 2}]),
+        (
+            "5m",
+            "dashboard:renewals_due_not_done_a",
+            [{"labels": "dashboard:renewals_due_not_done_a", "value": 1}],
+        ),
+        ("5m", table, resources),
+        (
+            "10m",
+            "dashboard:failures_by_reason_a",
+            [{"labels": 'dashboard:failures_by_reason_a{reason="AccessDenied"}', "value": 5}],
+        ),
+        ("10m", "dashboard:renewal_duration_d", [{"labels": "dashboard:renewal_duration_d", "value": 0.75}]),
+    ]
+    for _, record, _ in expected:
+        assert record in rules, f"no panel query {record}: {sorted(rules)}"
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "promql_expr_test": [
+                    {"expr": record, "eval_time": at, "exp_samples": samples}
+                    for at, record, samples in expected
+                ],
+            }
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+
+    for command in (["check", "rules", "rules.yaml"], ["test", "rules", "tests.yaml"]):
+        run = subprocess.run(
+            [str(binary), *command], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
+        )
+        assert run.returncode == 0, f"promtool {' '.join(command)}:\n{run.stdout}{run.stderr}"
