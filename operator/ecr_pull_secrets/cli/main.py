@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_doctor(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
-        from ecr_pull_secrets.runtime import run  # kopf and boto3 load only when needed
+        from ecr_pull_secrets.runtime import run  # the Kubernetes client, kopf and botocore load only now
 
         return run(settings.from_arguments(args))
     if args.command == "iam-policy":

@@ -18,12 +18,14 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ecr_pull_secrets.handlers.cache import ClusterCache, Key, newer
+from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.watching import Gone, Watching
@@ -43,12 +45,34 @@ CACHED = ("namespaces", "serviceaccounts", "secrets")
 RESOURCES = (api.PLURAL, api.CLUSTER_PLURAL)
 Wake = Callable[[str], None]
 Handler = Callable[[str | None, Mapping[str, Any]], None]
+Primed = tuple[dict["Scope", str | None], list[dict[str, Any]]]
+"""The version each start-up list was taken at (None: not served yet), and the peering objects."""
 """(event type, or None for what a list showed; the object)"""
 Scope = tuple[str, str | None]
 """(plural, namespace or None for the whole cluster)"""
 RETRY_CAP = 30.0
 PRIME_THREADS = 8
 PRIME_PAGES_WAITING = 8
+
+
+class ResourceEvents:
+    """Our resources' watch events: into the cache, onto the queue (or out of both)."""
+
+    def __init__(self, cache: ClusterCache, queue: WorkQueue, forget: Callable[[str], None]) -> None:
+        self._cache = cache
+        self._queue = queue
+        self._forget = forget
+
+    def __call__(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        if not uid:
+            return
+        if type_ == "DELETED":
+            self._cache.drop_resource(uid)
+            self._queue.forget(uid)
+            self._forget(uid)
+        elif self._cache.put_resource(body):
+            self._queue.add(uid)
 
 
 class CacheSync:
@@ -72,6 +96,7 @@ class CacheSync:
         self._on_resource = on_resource
         self._peering = peering
         self._followers: dict[Scope, threading.Event] = {}
+        self.prime_seconds = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- watch events ------------------------------------------------------------------------
@@ -139,7 +164,20 @@ class CacheSync:
 
     # -- lists -------------------------------------------------------------------------------
 
-    def prime(self) -> tuple[dict[Scope, str | None], list[dict[str, Any]]]:
+    def start_prime(self) -> Future[Primed]:
+        """prime() in a thread of its own, from now: the caller goes on (imports, builds)."""
+        future: Future[Primed] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.prime())
+            except BaseException as error:  # handed to whoever waits for the lists
+                future.set_exception(error)
+
+        threading.Thread(target=run, name="prime", daemon=True).start()
+        return future
+
+    def prime(self) -> Primed:
         """Blocking, before any work: fills the caches (our resources included) from whole-object
         lists, waking nobody. Returns the version each list was taken at (None: the kind is not
         served yet; its watch lists it when it is) and the peering objects seen.
@@ -147,6 +185,7 @@ class CacheSync:
         Namespaces first (they say which namespaces are watched), then every other list at once:
         a few threads fetch pages, this one records them, so the cache has one writer and at
         most a few pages wait in memory."""
+        began = time.monotonic()
         versions: dict[Scope, str | None] = {("namespaces", None): self._list("namespaces", None)}
         scopes = [(plural, ns) for ns in self._scopes() for plural in self._per_namespace()]
         scopes += [(api.CLUSTER_PLURAL, None)]
@@ -194,6 +233,7 @@ class CacheSync:
                     break
         if failure is not None:
             raise failure
+        self.prime_seconds = time.monotonic() - began
         return versions, peers
 
     def _list(self, plural: str, namespace: str | None) -> str:

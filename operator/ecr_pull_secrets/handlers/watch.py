@@ -11,8 +11,7 @@ watches of our own.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ import kopf
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.peering import PeeringGate
 from ecr_pull_secrets.handlers.queue import WorkQueue
-from ecr_pull_secrets.handlers.sync import CacheSync
+from ecr_pull_secrets.handlers.sync import CacheSync, Primed
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.events import EventPoster
 from ecr_pull_secrets.plan.status import settled
@@ -29,50 +28,34 @@ from ecr_pull_secrets.plan.status import settled
 RETRY_SECONDS = 2.0
 
 
-class ResourceEvents:
-    """Our resources' watch events: into the cache, onto the queue (or out of both)."""
-
-    def __init__(self, cache: ClusterCache, queue: WorkQueue, forget: Callable[[str], None]) -> None:
-        self._cache = cache
-        self._queue = queue
-        self._forget = forget
-
-    def __call__(self, type_: str | None, body: Mapping[str, Any]) -> None:
-        uid = str((body.get("metadata") or {}).get("uid") or "")
-        if not uid:
-            return
-        if type_ == "DELETED":
-            self._cache.drop_resource(uid)
-            self._queue.forget(uid)
-            self._forget(uid)
-        elif self._cache.put_resource(body):
-            self._queue.add(uid)
-
-
 def register(
     registry: kopf.OperatorRegistry,
     *,
     cache: ClusterCache,
     sync: CacheSync,
+    primed: Future[Primed] | None = None,
     queue: WorkQueue,
     events: EventPoster,
     gate: PeeringGate | None,
     relist_interval: timedelta,
 ) -> None:
     background: list[asyncio.Task[None]] = []
+    first = [primed] if primed is not None else []
 
     @kopf.on.startup(id="prime-caches", registry=registry, errors=kopf.ErrorsMode.TEMPORARY)
     async def prime(logger: kopf.Logger, **_: Any) -> None:
-        began = time.monotonic()
+        started = first.pop() if first else None  # the lists started before kopf (runtime says why)
         try:
-            versions, peers = await asyncio.to_thread(sync.prime)
+            versions, peers = await (
+                asyncio.wrap_future(started) if started else asyncio.to_thread(sync.prime)
+            )
         except KubeError as error:
             raise kopf.TemporaryError(f"listing what the caches need: {error}", delay=RETRY_SECONDS) from None
         logger.info(
             "Listed %d namespaces, %d ServiceAccounts, %d managed Secrets, %d resources in %.1fs",
             *sync.counts,
             cache.resource_count,
-            time.monotonic() - began,
+            sync.prime_seconds,
         )
         if gate is not None:
             for body in peers:

@@ -14,6 +14,8 @@ from ecr_pull_secrets.model import api
 # Every request gives up after this long: a stuck call must never pin one of the worker threads
 # that all tenants share. (connect, read) in seconds; watches have their own (kube/watching.py).
 REQUEST_TIMEOUT = (5.0, 30.0)
+ApiClient = client.ApiClient
+"""The configured client, named for those outside kube/ and handlers/ (they never import kubernetes)."""
 
 
 class KubeError(Exception):

@@ -1,17 +1,12 @@
-"""The composition root: build the operator's parts from Settings and hand them to kopf."""
+"""The second step of the composition root (runtime/__init__.py says why two): the issuer, the
+reconciler and its effects, kopf's registrations, and kopf.run."""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
-import os
-import random
-import socket
-import string
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import kopf
 
@@ -21,38 +16,30 @@ from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.apply import Apply
-from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.issuing import Issuer
-from ecr_pull_secrets.handlers.peering import PeeringGate
-from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.handlers.reconciler import Reconciler
-from ecr_pull_secrets.handlers.sync import CacheSync
 from ecr_pull_secrets.handlers.verification import Verification
-from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest, new_api_client
+from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest
 from ecr_pull_secrets.kube.discovery import Discovery
 from ecr_pull_secrets.kube.events import EventPoster
-from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
-from ecr_pull_secrets.kube.watching import Watching
 from ecr_pull_secrets.metrics import Metrics
+from ecr_pull_secrets.runtime import utcnow
 from ecr_pull_secrets.settings import Settings
 from ecr_pull_secrets.verify.registry import RegistryClient
+
+if TYPE_CHECKING:
+    from ecr_pull_secrets.runtime import Early
 
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer")
 
 
-WATCH_CONNECTIONS = 64
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def run(config: Settings) -> int:
+def serve(config: Settings, early: Early) -> int:
     _configure_logging(config)
+    api_client, cache, queue = early.api_client, early.cache, early.queue
     registry = kopf.OperatorRegistry()
 
     # kopf authenticates the same way as our own client: in-cluster first, then kubeconfig.
@@ -72,11 +59,9 @@ def run(config: Settings) -> int:
     metrics = Metrics()
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_address)
-    api_client = new_api_client(pool_size=config.workers)
     startup.register(
         registry, Discovery(api_client), startup.watched_kinds(config.peering, not config.namespaces)
     )
-    cache = ClusterCache()
     service_accounts = ServiceAccounts(api_client)
     pace = RateLimiter(config.aws_rate_limit)  # every AWS request, retries included
     resolver = SessionResolver(service_accounts.mint_token, pace, utcnow, metrics=metrics)
@@ -89,17 +74,6 @@ def run(config: Settings) -> int:
     )
     secrets = Secrets(api_client)
 
-    async def work(uid: str) -> datetime | None:
-        body = cache.resource(uid)
-        return None if body is None else (await reconciler.reconcile(body)).wake_at
-
-    queue = WorkQueue(
-        work,
-        clock=utcnow,
-        consumers=config.workers,
-        describe=lambda uid: _describe(cache, uid),
-        group=lambda uid: ((cache.resource(uid) or {}).get("metadata") or {}).get("namespace", ""),
-    )
     events = EventPoster(Rest(api_client), clock=utcnow)
     apply = Apply(
         secrets=secrets,
@@ -136,38 +110,15 @@ def run(config: Settings) -> int:
         if config.verify
         else None,
     )
-    identity = own_identity()
-    gate = (
-        PeeringGate(
-            name=config.peering,
-            identity=identity,
-            priority=config.peering_priority,
-            clock=utcnow,
-            pause=queue.pause,
-            resume=queue.resume,
-        )
-        if config.peering is not None
-        else None
-    )
+    early.passes.reconciler = reconciler
     watch.register(
         registry,
         cache=cache,
-        sync=CacheSync(
-            cache,
-            Listing(api_client),
-            queue.add,
-            config.namespaces,
-            # Each watch holds a connection for minutes: a pool of their own, so that they never
-            # take the connections the workers' short requests reuse.
-            watching=Watching(new_api_client(pool_size=WATCH_CONNECTIONS)),
-            on_resource=watch.ResourceEvents(cache, queue, reconciler.forget),
-            peering=None
-            if gate is None
-            else ("kopfpeerings" if config.namespaces else "clusterkopfpeerings", gate.event),
-        ),
+        sync=early.sync,
+        primed=early.primed,
         queue=queue,
         events=events,
-        gate=gate,
+        gate=early.gate,
         relist_interval=config.relist_interval,
     )
     kopf.run(
@@ -180,27 +131,9 @@ def run(config: Settings) -> int:
         standalone=config.peering is None,
         peering_name=config.peering,
         priority=config.peering_priority,
-        identity=cast(Any, identity),  # kopf's Identity is a NewType of str
+        identity=cast(Any, early.identity),  # kopf's Identity is a NewType of str
     )
     return 0
-
-
-def own_identity() -> str:
-    """This replica's name in kopf's peering object, as kopf would make it: POD_ID, or who and
-    where plus the start time. Given to kopf, so that the peering gate knows its own entry."""
-    pod = os.environ.get("POD_ID")
-    if pod:
-        return pod
-    started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=3))  # noqa: S311
-    return f"{getpass.getuser()}@{socket.gethostname()}/{started}/{suffix}"
-
-
-def _describe(cache: ClusterCache, uid: str) -> str:
-    body = cache.resource(uid) or {}
-    meta = body.get("metadata") or {}
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{body.get('kind', 'resource')} {where}{meta.get('name', uid)}"
 
 
 def _configure_logging(config: Settings) -> None:
