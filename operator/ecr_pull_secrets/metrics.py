@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 from wsgiref.simple_server import WSGIServer
@@ -27,6 +28,7 @@ RENEWALS = f"{PREFIX}_renewals"
 RENEWAL_DURATION = f"{PREFIX}_renewal_duration_seconds"
 AWS_REQUESTS = f"{PREFIX}_aws_requests"
 VERIFY_REQUESTS = f"{PREFIX}_verify_requests"
+QUEUE = f"{PREFIX}_queue_resources"
 
 RESOURCE_LABELS = ("kind", "namespace", "name")
 RENEWAL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -82,6 +84,13 @@ class Metrics:
             ("result",),
             registry=self.registry,
         )
+        self._queue = Gauge(
+            QUEUE,
+            "Resources in the work queue: waiting for a pass now, being worked on, or scheduled for later "
+            "(a standby replica's queue holds its resources and waits)",
+            ("state",),
+            registry=self.registry,
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -120,6 +129,11 @@ class Metrics:
 
     def verify_request(self, result: str) -> None:
         self._verify.labels(safe_reason(result)).inc()
+
+    def follow_queue(self, **states: Callable[[], int]) -> None:
+        """Read at each scrape: the number of resources in each state (waiting=, working=, ...)."""
+        for state, count in states.items():
+            self._queue.labels(state).set_function(count)
 
     # -- exposition ------------------------------------------------------------------------
 

@@ -149,6 +149,7 @@ def scraped_series() -> frozenset[str]:
     metrics.renewal("failure", "AccessDenied", 1.0)
     metrics.aws_request("ecr", "GetAuthorizationToken", "success")
     metrics.verify_request("OK")
+    metrics.follow_queue(waiting=lambda: 1, working=lambda: 0, scheduled=lambda: 1)
     return frozenset(
         sample.name
         for family in text_string_to_metric_families(metrics.exposition())
@@ -213,8 +214,8 @@ def test_every_metric_name_is_one_the_operator_exports() -> None:
 
 
 def test_the_dashboard_shows_every_metric_an_on_call_needs() -> None:
-    """Expiry headroom, the renewal schedule (the queue), renewals and failures, their duration,
-    AWS calls and verification: every family the operator defines has a panel."""
+    """Expiry headroom, the renewal schedule, the work queue, renewals and failures, their
+    duration, AWS calls and verification: every family the operator defines has a panel."""
     used = {name for expr in expressions(load()) for name in metric_names(expr)}
     families = {
         names.SECRET_EXPIRY,
@@ -223,6 +224,7 @@ def test_the_dashboard_shows_every_metric_an_on_call_needs() -> None:
         f"{names.RENEWAL_DURATION}_bucket",
         f"{names.AWS_REQUESTS}_total",
         f"{names.VERIFY_REQUESTS}_total",
+        names.QUEUE,
     }
     assert families <= used, sorted(families - used)
     assert {family.name for family in Metrics().registry.collect()} == {

@@ -149,6 +149,10 @@ class WorkQueue:
         return len(self._queued)
 
     @property
+    def working(self) -> int:
+        return len(self._active)
+
+    @property
     def scheduled(self) -> int:
         return len(self._due)
 

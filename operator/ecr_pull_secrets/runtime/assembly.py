@@ -57,6 +57,9 @@ def serve(config: Settings, early: Early) -> int:
         settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
 
     metrics = Metrics()
+    metrics.follow_queue(
+        waiting=lambda: queue.depth, working=lambda: queue.working, scheduled=lambda: queue.scheduled
+    )
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_address)
     startup.register(
