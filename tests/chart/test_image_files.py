@@ -45,4 +45,11 @@ def test_dockerignore_admits_only_what_the_build_copies() -> None:
     ]
     assert lines[0] == "*"
     admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert admitted == {"pyproject.toml", "constraints.txt", "README.md", "operator", "hack/image/wheelhouse"}
+    copied = {
+        source.rstrip("/")
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+    }
+    assert copied >= {"pyproject.toml", "constraints.txt", "README.md", "operator", "hack/image/wheelhouse"}
+    assert admitted == copied

@@ -239,6 +239,8 @@ def test_metrics_service_monitor_and_rule(render: Render) -> None:
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    # The resource's namespace stays `namespace`: the shipped alerts group by it.
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
     groups = only(docs, "PrometheusRule")["spec"]["groups"]
     shipped = yaml.safe_load(
         (helm.ROOT / "deploy" / "prometheus" / "ecr-pull-secrets.rules.yaml").read_text()
