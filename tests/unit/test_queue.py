@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecr_pull_secrets.handlers.queue import WorkQueue
+from ecr_pull_secrets.handlers.queue import WorkQueue, step_aside
 
 
 def now() -> datetime:
@@ -67,7 +67,7 @@ def test_urgent_lane_goes_first() -> None:
         queue.start()
         for uid in ("r1", "r2", "r3"):
             queue.add(uid, urgent=False)
-        await asyncio.sleep(0)  # the consumer takes r1 and waits at its gate
+        await work.until(lambda: "r1" in work.active)  # the consumer took r1; it waits at its gate
         queue.add("u1")
         work.gates["r1"].set()
         await work.until(lambda: len(work.worked) == 4)
@@ -126,7 +126,7 @@ def test_a_routine_uid_added_as_urgent_is_promoted() -> None:
         queue = WorkQueue(work, clock=now, consumers=1)
         queue.start()
         queue.add("first")
-        await asyncio.sleep(0)
+        await work.until(lambda: "first" in work.active)
         for uid in ("a", "b", "c"):
             queue.add(uid, urgent=False)
         queue.add("c")
@@ -146,7 +146,7 @@ def test_one_uid_is_never_worked_on_twice_at_once_and_changes_meanwhile_are_not_
         queue = WorkQueue(work, clock=now, consumers=4)
         queue.start()
         queue.add("x")
-        await asyncio.sleep(0)
+        await work.until(lambda: bool(work.active))
         assert work.active == {"x"}
         for _ in range(5):
             queue.add("x")  # changes while it is being worked on: one more pass, after this one
@@ -296,3 +296,45 @@ def test_a_paused_queue_finishes_the_pass_under_way_and_starts_none_until_resume
         await queue.stop()
 
     run(story)
+
+
+def test_a_pass_waiting_for_aws_steps_aside_and_its_consumer_serves_the_next() -> None:
+    """One consumer: `chained` must wait for AWS; the cheap ones behind it are served meanwhile,
+    and `chained` is still never worked on twice at once."""
+
+    async def story() -> None:
+        aws = asyncio.Event()
+        worked: list[str] = []
+
+        async def work(uid: str) -> None:
+            if uid == "chained":
+                step_aside()  # about to wait at the AWS rate limit
+                await aws.wait()
+            worked.append(uid)
+
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        for uid in ("chained", "cheap-1", "cheap-2"):
+            queue.add(uid, urgent=False)
+        for _ in range(50):
+            if worked == ["cheap-1", "cheap-2"]:
+                break
+            await asyncio.sleep(0)
+        assert worked == ["cheap-1", "cheap-2"]
+        queue.add("chained", urgent=False)  # a change while it waits: one more pass, after this one
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert worked == ["cheap-1", "cheap-2"], "never two passes of one uid at once"
+        aws.set()
+        for _ in range(50):
+            if worked.count("chained") == 2:
+                break
+            await asyncio.sleep(0)
+        await queue.stop()
+        assert worked == ["cheap-1", "cheap-2", "chained", "chained"]
+
+    run(story)
+
+
+def test_step_aside_outside_a_pass_does_nothing() -> None:
+    step_aside()

@@ -49,8 +49,12 @@ class Issuer:
         cache: ClusterCache,
         policy: RenewalPolicy,
         clock: Callable[[], datetime],
+        waiting_for_aws: Callable[[], None] = lambda: None,
     ) -> None:
+        """`waiting_for_aws`: said before a pass waits for a token no one holds (the work queue
+        then lets its consumer go on with other resources)."""
         self._broker = broker
+        self._waiting_for_aws = waiting_for_aws
         self._secrets = secrets
         self._service_accounts = service_accounts
         self._cache = cache
@@ -90,6 +94,15 @@ class Issuer:
 
         reusable = await self._reusable(resource, chain, accept, forced=trigger is Trigger.FORCED)
         groups = sorted(spec.token_groups)
+        if trigger is Trigger.FORCED or any(
+            self._broker.cached(_token_key(chain, spec, g), accept) is None
+            and not any(
+                r.token_group == g and (kept := reusable.get(r.host)) is not None and accept(kept)
+                for r in spec.registries
+            )
+            for g in groups
+        ):
+            self._waiting_for_aws()
         fetched = await asyncio.gather(
             *(
                 self._token(

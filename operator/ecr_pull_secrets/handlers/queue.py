@@ -5,7 +5,8 @@ the timer. Two lanes: `urgent` (a change: a new or edited resource, a deleted or
 namespace or ServiceAccount that matters) is always taken before `routine` (scheduled renewals,
 the sweep over what was listed at start). A uid added while it is being worked on is worked on
 again right after, never by two consumers at once. One heap and one task make the timer, however
-many resources wait. A failed pass is retried after a per-resource backoff.
+many resources wait. A failed pass is retried after a per-resource backoff. A pass that must wait
+for AWS steps aside (step_aside): its consumer goes on with the next uid meanwhile.
 
 Within a lane, namespaces take turns (round robin): a tenant that makes hundreds of its resources
 due at once waits behind itself, not in front of everybody else. A quarter of the consumers (none
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import heapq
 import logging
 from collections import deque
@@ -27,6 +30,28 @@ from datetime import datetime, timedelta
 log = logging.getLogger(__name__)
 
 Work = Callable[[str], Awaitable[datetime | None]]
+_stepping_aside: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar(
+    "stepping_aside", default=None
+)
+
+
+def step_aside() -> None:
+    """Called by a pass that is about to wait for AWS (a token no one holds yet): its consumer
+    takes the next uid while it waits, so that passes waiting at the AWS rate limit never hold up
+    those that need no AWS call. The pass goes on (and its uid stays taken) until it ends; the
+    rate limit and the per-namespace chain quota bound how many wait. Outside a pass: nothing."""
+    released = _stepping_aside.get()
+    if released is not None:
+        _release(released)
+
+
+def _released_by(released: asyncio.Future[None], _: asyncio.Task[None]) -> None:
+    _release(released)
+
+
+def _release(released: asyncio.Future[None]) -> None:
+    if not released.done():
+        released.set_result(None)
 
 
 class _Lane:
@@ -103,6 +128,7 @@ class WorkQueue:
         self._open = asyncio.Event()
         self._open.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._passes: set[asyncio.Task[None]] = set()
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -172,9 +198,9 @@ class WorkQueue:
         self._tasks.append(asyncio.create_task(self._timer(), name="work-queue/timer"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *self._passes):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._passes, return_exceptions=True)
         self._tasks = []
 
     def pause(self) -> None:
@@ -202,17 +228,33 @@ class WorkQueue:
         return uid
 
     async def _consume(self, *, urgent_only: bool) -> None:
+        """Takes a uid, runs its pass, and takes the next once the pass has ended or stepped
+        aside to wait for AWS (see step_aside)."""
+        loop = asyncio.get_running_loop()
         while True:
             uid = await self._take(urgent_only=urgent_only)
+            released: asyncio.Future[None] = loop.create_future()
+            task = asyncio.create_task(self._pass(uid, released), name=f"pass/{uid}")
+            self._passes.add(task)
+            task.add_done_callback(self._passes.discard)
+            task.add_done_callback(functools.partial(_released_by, released))
             try:
-                next_at = await self._run(uid)
-            finally:
-                self._active.discard(uid)
-            again = self._again.pop(uid, None)
-            if again is not None:
-                self.add(uid, urgent=again == 0)
-            elif next_at is not None:
-                self.add_at(uid, next_at)
+                await released
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+
+    async def _pass(self, uid: str, released: asyncio.Future[None]) -> None:
+        _stepping_aside.set(released)
+        try:
+            next_at = await self._run(uid)
+        finally:
+            self._active.discard(uid)
+        again = self._again.pop(uid, None)
+        if again is not None:
+            self.add(uid, urgent=again == 0)
+        elif next_at is not None:
+            self.add_at(uid, next_at)
 
     async def _run(self, uid: str) -> datetime | None:
         if log.isEnabledFor(logging.DEBUG):

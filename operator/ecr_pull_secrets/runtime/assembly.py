@@ -17,6 +17,7 @@ from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.apply import Apply
 from ecr_pull_secrets.handlers.issuing import Issuer
+from ecr_pull_secrets.handlers.queue import step_aside
 from ecr_pull_secrets.handlers.reconciler import Reconciler
 from ecr_pull_secrets.handlers.verification import Verification
 from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest
@@ -99,6 +100,7 @@ def serve(config: Settings, early: Early) -> int:
             cache=cache,
             policy=config.renewal,
             clock=utcnow,
+            waiting_for_aws=step_aside,
         ),
         apply=apply,
         cache=cache,
