@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecr_pull_secrets.handlers.queue import WorkQueue, step_aside
+from ecr_pull_secrets.handlers.queue import ASIDE_PER_CONSUMER, WorkQueue, step_aside
 
 
 def now() -> datetime:
@@ -338,3 +338,36 @@ def test_a_pass_waiting_for_aws_steps_aside_and_its_consumer_serves_the_next() -
 
 def test_step_aside_outside_a_pass_does_nothing() -> None:
     step_aside()
+
+
+def test_passes_aside_are_bounded_beyond_that_a_consumer_waits_with_its_own() -> None:
+    async def story() -> None:
+        aws = asyncio.Event()
+        worked: list[str] = []
+        started: list[str] = []
+
+        async def work(uid: str) -> None:
+            started.append(uid)
+            if uid.startswith("chained"):
+                step_aside()
+                await aws.wait()
+            worked.append(uid)
+
+        queue = WorkQueue(work, clock=now, consumers=1)
+        queue.start()
+        chained = [f"chained-{n}" for n in range(ASIDE_PER_CONSUMER + 1)]
+        for uid in (*chained, "cheap"):
+            queue.add(uid, urgent=False)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # Four wait aside, the fifth holds the only consumer: the cheap one waits.
+        assert (started, worked) == (chained, [])
+        aws.set()
+        for _ in range(50):
+            if "cheap" in worked:
+                break
+            await asyncio.sleep(0)
+        await queue.stop()
+        assert sorted(worked) == sorted([*chained, "cheap"])
+
+    run(story)

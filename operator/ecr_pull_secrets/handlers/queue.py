@@ -39,7 +39,8 @@ def step_aside() -> None:
     """Called by a pass that is about to wait for AWS (a token no one holds yet): its consumer
     takes the next uid while it waits, so that passes waiting at the AWS rate limit never hold up
     those that need no AWS call. The pass goes on (and its uid stays taken) until it ends; the
-    rate limit and the per-namespace chain quota bound how many wait. Outside a pass: nothing."""
+    rate limit and the per-namespace chain quota bound how many wait. At most ASIDE_PER_CONSUMER x
+    consumers wait aside; beyond that a consumer waits with its pass. Outside a pass: nothing."""
     released = _stepping_aside.get()
     if released is not None:
         _release(released)
@@ -94,6 +95,8 @@ class _Lane:
 # Re-reading the plan at least this often bounds the harm of a wall-clock jump.
 MAX_SLEEP = timedelta(minutes=30)
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+ASIDE_PER_CONSUMER = 4
+"""Passes waiting for AWS per consumer before a consumer waits with its own."""
 
 
 class WorkQueue:
@@ -129,6 +132,8 @@ class WorkQueue:
         self._open.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._passes: set[asyncio.Task[None]] = set()
+        self._aside = asyncio.Semaphore(max(consumers, 1) * ASIDE_PER_CONSUMER)
+        """Places for passes that stepped aside: their number is bounded, so is the memory they hold."""
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -240,6 +245,9 @@ class WorkQueue:
             task.add_done_callback(functools.partial(_released_by, released))
             try:
                 await released
+                if not task.done():  # it stepped aside: it holds a place among those waiting
+                    await self._aside.acquire()
+                    task.add_done_callback(lambda _: self._aside.release())
             except asyncio.CancelledError:
                 task.cancel()
                 raise
