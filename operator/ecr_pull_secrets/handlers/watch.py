@@ -4,8 +4,8 @@ our kinds; it runs the operator's life (start-up, signals, liveness, peering kee
 No kopf indexes and no kopf watches: kopf would hold every handler until each indexed object had
 been seen (a toggle per object, waking every waiting worker on every flip), which at thousands of
 namespaces paused all work for minutes, and its processing of each event costs more than our work
-on it (handlers/sync.py). The caches are filled by lists in a start-up handler and followed by
-watches of our own.
+on it (handlers/sync.py). The caches are filled by lists (started before kopf by runtime/, awaited
+in a start-up handler, so no work starts before they end) and followed by watches of our own.
 """
 
 from __future__ import annotations
