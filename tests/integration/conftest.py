@@ -135,6 +135,11 @@ def start_operator(
         return process.start()
 
     yield start
+    stop_all(started, request)
+
+
+def stop_all(started: Sequence[OperatorProcess], request: pytest.FixtureRequest) -> None:
+    """Stops the operators a test started; prints the end of their logs if the test failed."""
     for process in started:
         process.stop()
     report = getattr(request.node, "report_call", None)

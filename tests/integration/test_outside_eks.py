@@ -38,7 +38,7 @@ from tests.harness.aws_emulator import AwsEmulator
 from tests.harness.controlplane import SERVICE_ACCOUNT_ISSUER, ControlPlane
 from tests.harness.kube import Kube, wait_for
 from tests.harness.operator_process import OperatorProcess
-from tests.integration.conftest import ALLOW_ALL, FAST
+from tests.integration.conftest import ALLOW_ALL, FAST, stop_all
 from tests.unit import test_dashboard as dashboard
 
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "outside-eks.md"
@@ -145,12 +145,7 @@ def run_operator(
         return process.start()
 
     yield run
-    for process in started:
-        process.stop()
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        for process in started:
-            print(f"--- {process.log_path.name} (last 6000 chars) ---\n{process.log()[-6000:]}")
+    stop_all(started, request)
 
 
 def b64url(text: str) -> bytes:
