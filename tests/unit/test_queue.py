@@ -371,3 +371,58 @@ def test_passes_aside_are_bounded_beyond_that_a_consumer_waits_with_its_own() ->
         assert sorted(worked) == sorted([*chained, "cheap"])
 
     run(story)
+
+
+def test_no_routine_pass_starts_while_an_urgent_one_is_under_way_and_background_work_waits_too() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["repair"] = asyncio.Event()
+        queue = WorkQueue(work, clock=now, consumers=4)
+        queue.start()
+        queue.add("repair")
+        await work.until(lambda: work.active == {"repair"})
+        queue.add("renew-0", urgent=False)
+        queue.add("renew-1", urgent=False)
+        calm = asyncio.create_task(asyncio.to_thread(queue.wait_calm, 5.0))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert work.order == [], "three consumers idle, yet no renewal starts beside the repair"
+        assert not calm.done()
+        work.gates["repair"].set()
+        await work.until(lambda: len(work.worked) == 3)
+        assert work.order[0] == "repair"
+        await asyncio.wait_for(calm, 1.0)
+        await queue.stop()
+
+    run(story)
+
+
+def test_an_urgent_pass_that_steps_aside_lets_routine_work_go_on() -> None:
+    async def story() -> None:
+        aws = asyncio.Event()
+        worked: list[str] = []
+
+        async def work(uid: str) -> None:
+            if uid == "new-chained":
+                step_aside()  # waits for AWS: the process is not needed meanwhile
+                await aws.wait()
+            worked.append(uid)
+
+        queue = WorkQueue(work, clock=now, consumers=2)
+        queue.start()
+        queue.add("new-chained")
+        queue.add("renew", urgent=False)
+        for _ in range(50):
+            if worked == ["renew"]:
+                break
+            await asyncio.sleep(0)
+        assert worked == ["renew"]
+        aws.set()
+        for _ in range(50):
+            if len(worked) == 2:
+                break
+            await asyncio.sleep(0)
+        await queue.stop()
+        assert worked == ["renew", "new-chained"]
+
+    run(story)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
-from ecr_pull_secrets.handlers.sync import CacheSync, stale
+from ecr_pull_secrets.handlers.sync import CacheSync, Primed, stale
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.watching import Gone
 from ecr_pull_secrets.model import api
@@ -47,6 +47,7 @@ class FakeListing:
         """Kinds the API server does not serve (404), as before their CRD is installed."""
         self.version = "100"
         self.gets: list[tuple[str, str]] = []
+        self.lists: list[tuple[str, str | None, str]] = []
 
     def put(self, plural: str, body: dict[str, Any]) -> None:
         meta = body["metadata"]
@@ -58,14 +59,17 @@ class FakeListing:
         *,
         namespace: str | None = None,
         label_selector: str = "",
+        field_selector: str = "",
         metadata_only: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str]]:
         if plural in self.unserved:
             raise KubeError(404, "Not Found", f"list {plural}")
+        self.lists.append((plural, namespace, field_selector))
+        named = field_selector.removeprefix("metadata.name=") if field_selector else None
         items = [
             {"metadata": b["metadata"]} if metadata_only else b
-            for (ns, _), b in sorted(self.objects[plural].items())
-            if namespace is None or ns == namespace
+            for (ns, name), b in sorted(self.objects[plural].items())
+            if (namespace is None or ns == namespace) and named in (None, name)
         ]
         yield items[:1], self.version  # two pages, as a paginated list
         yield items[1:], self.version
@@ -73,6 +77,18 @@ class FakeListing:
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         self.gets.append((plural, name))
         return self.objects[plural].get((namespace or "", name))
+
+
+def prime(sync: CacheSync, listed: Callable[[str], None] | None = None) -> Primed:
+    """The start-up lists as the operator runs them: in a thread, their pages stored in the loop;
+    then the caches are complete."""
+
+    async def run() -> Primed:
+        versions = await asyncio.wrap_future(sync.start_prime(listed))
+        sync.completed()
+        return versions
+
+    return asyncio.run(run())
 
 
 def resource_body(name: str, rv: str, namespace: str = "team-a") -> dict[str, Any]:
@@ -92,12 +108,17 @@ class Handed:
     def __init__(self) -> None:
         self.resources: list[tuple[str | None, str, str]] = []
         self.peering: list[tuple[str | None, str]] = []
+        self.peering_listed = 0
 
     def resource(self, type_: str | None, body: Mapping[str, Any]) -> None:
         self.resources.append((type_, body.get("kind", "?"), body["metadata"]["name"]))
 
-    def peer(self, type_: str | None, body: Mapping[str, Any]) -> None:
+    def event(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        """As the peering gate."""
         self.peering.append((type_, body["metadata"]["name"]))
+
+    def listed(self) -> None:
+        self.peering_listed += 1
 
 
 def handing_world(
@@ -112,7 +133,7 @@ def handing_world(
         lambda uid: None,
         watched,
         on_resource=handed.resource,
-        peering=("kopfpeerings" if watched else "clusterkopfpeerings", handed.peer),
+        peering=("kopfpeerings" if watched else "clusterkopfpeerings", handed),
     )
     return cache, listing, handed, sync
 
@@ -123,16 +144,13 @@ def test_prime_fills_every_cache_from_paged_lists() -> None:
         listing.put("namespaces", namespace_body(name, "1"))
     listing.put("secrets", secret_body("one", "uid-a", "5"))
     listing.put("secrets", secret_body("two", "uid-b", "6"))
-    assert sync.prime() == (
-        {
-            ("namespaces", None): "100",
-            ("serviceaccounts", None): "100",
-            ("secrets", None): "100",
-            (api.PLURAL, None): "100",
-            (api.CLUSTER_PLURAL, None): "100",
-        },
-        [],
-    )
+    assert prime(sync) == {
+        ("namespaces", None): "100",
+        ("serviceaccounts", None): "100",
+        ("secrets", None): "100",
+        (api.PLURAL, None): "100",
+        (api.CLUSTER_PLURAL, None): "100",
+    }
     assert sync.counts == (2, 0, 2)
     assert [ns.name for ns in cache.namespaces()] == ["team-a", "team-b"]
     assert [s.name for s in cache.secrets_of("uid-b")] == ["two"]
@@ -143,7 +161,7 @@ def test_relist_finds_a_missed_delete_and_wakes_the_owner() -> None:
     cache, listing, woken, sync = world()
     listing.put("secrets", secret_body("one", "uid-a", "5"))
     listing.put("secrets", secret_body("two", "uid-b", "6"))
-    sync.prime()
+    prime(sync)
     del listing.objects["secrets"][("team-a", "one")]  # deleted while the watch was down
     assert asyncio.run(sync.relist()) == 1
     assert cache.secret("team-a", "one") is None
@@ -153,7 +171,7 @@ def test_relist_finds_a_missed_delete_and_wakes_the_owner() -> None:
 def test_relist_fetches_a_missed_change_and_wakes_old_and_new_owner() -> None:
     cache, listing, woken, sync = world()
     listing.put("secrets", secret_body("one", "uid-a", "5"))
-    sync.prime()
+    prime(sync)
     listing.put("secrets", secret_body("one", "uid-b", "7"))
     assert asyncio.run(sync.relist()) == 1
     held = cache.secret("team-a", "one")
@@ -166,7 +184,7 @@ def test_relist_fetches_a_missed_change_and_wakes_old_and_new_owner() -> None:
 def test_relist_keeps_what_was_recorded_after_the_list_was_taken() -> None:
     cache, listing, woken, sync = world()
     listing.version = "100"
-    sync.prime()
+    prime(sync)
     sync.secret_event("ADDED", secret_body("new", "uid-a", "101"))  # our write, after the list
     woken.clear()
     assert asyncio.run(sync.relist()) == 0
@@ -178,7 +196,7 @@ def test_relist_of_namespaces_wakes_cluster_resources() -> None:
     cache, listing, woken, sync = world()
     listing.put("namespaces", namespace_body("team-a", "1"))
     listing.put(api.CLUSTER_PLURAL, {"metadata": {"uid": "c", "name": "c", "resourceVersion": "1"}})
-    sync.prime()
+    prime(sync)
     del listing.objects["namespaces"][("", "team-a")]
     assert asyncio.run(sync.relist()) == 1
     assert cache.namespace("team-a") is None
@@ -223,14 +241,24 @@ def test_stale() -> None:
 class FakeWatching:
     """The API server's watch: scripted answers, one per call; then it waits, as a quiet watch does."""
 
-    def __init__(self, *answers: list[tuple[str, dict[str, Any]]] | type[Gone]) -> None:
+    def __init__(
+        self, *answers: list[tuple[str, dict[str, Any]]] | type[Gone], kind: str = "secrets"
+    ) -> None:
         self.answers = list(answers)
+        self.kind = kind
+        """Other kinds' watches stay quiet."""
         self.asked: list[str] = []
         self.quiet = threading.Event()
+        self.go = threading.Event()
+        """Set by the test when the watch may answer."""
 
     def events(
         self, plural: str, resource_version: str, *, namespace: str | None = None, label_selector: str = ""
     ) -> Iterator[tuple[str, dict[str, Any]]]:
+        if plural != self.kind:
+            self.quiet.wait(5)
+            return
+        self.go.wait(5)
         self.asked.append(resource_version)
         if not self.answers:
             self.quiet.wait(5)
@@ -256,11 +284,13 @@ def test_a_watch_follows_from_the_list_and_lists_again_when_its_version_is_gone(
 
     async def story() -> None:
         sync = CacheSync(cache, listing, woken.append, watching=watching)  # type: ignore[arg-type]
-        versions, _ = sync.prime()
+        versions = await asyncio.wrap_future(sync.start_prime())
+        sync.completed()
         del listing.objects["secrets"][("team-a", "one")]  # while the watch was gone
         listing.put("secrets", secret_body("three", "uid-c", "101"))  # as the watch said
         listing.version = "200"
-        sync.follow({("secrets", None): versions[("secrets", None)]})
+        sync.follow({("secrets", None): versions[("secrets", None)]})  # started by the list already
+        watching.go.set()
         for _ in range(500):
             if len(watching.asked) == 3:
                 break
@@ -280,9 +310,10 @@ def test_prime_records_our_resources_with_their_kind_and_hands_over_the_peering_
     listing.put(api.PLURAL, resource_body("app", "7"))
     listing.put(api.CLUSTER_PLURAL, resource_body("everyone", "8", namespace=""))
     listing.put("clusterkopfpeerings", {"metadata": {"name": "ha"}, "status": {}})
-    versions, peers = sync.prime()
+    versions = prime(sync)
     assert versions[("clusterkopfpeerings", None)] == "100"
-    assert [p["metadata"]["name"] for p in peers] == ["ha"]
+    assert handed.peering == [(None, "ha")]
+    assert handed.peering_listed == 1
     kinds = sorted((cache.resource(uid) or {}).get("kind", "?") for uid in cache.all_resources())
     assert kinds == [api.CLUSTER_KIND, api.KIND]
     assert handed.resources == []  # a list wakes nobody; start-up queues what it found
@@ -291,12 +322,12 @@ def test_prime_records_our_resources_with_their_kind_and_hands_over_the_peering_
 def test_prime_leaves_a_kind_not_served_yet_to_its_watch() -> None:
     _cache, listing, _handed, sync = handing_world()
     listing.unserved = {api.PLURAL, api.CLUSTER_PLURAL}  # the CRDs are not installed yet
-    versions, _ = sync.prime()
+    versions = prime(sync)
     assert versions[(api.PLURAL, None)] is None
     assert versions[(api.CLUSTER_PLURAL, None)] is None
     listing.unserved = {"secrets"}  # but what the caches need must be listed: start-up retries
     with pytest.raises(KubeError):
-        sync.prime()
+        prime(sync)
 
 
 def test_watched_namespaces_list_resources_and_peering_per_namespace() -> None:
@@ -305,7 +336,7 @@ def test_watched_namespaces_list_resources_and_peering_per_namespace() -> None:
     listing.put("namespaces", namespace_body("other", "1"))
     listing.put(api.PLURAL, resource_body("app", "7"))
     listing.put(api.PLURAL, resource_body("elsewhere", "7", namespace="other"))
-    versions, _ = sync.prime()
+    versions = prime(sync)
     assert sorted((k, str(v)) for k, v in versions) == [
         (api.CLUSTER_PLURAL, "None"),
         (api.PLURAL, "team-a"),
@@ -330,8 +361,70 @@ def test_relist_finds_a_missed_resource_delete_and_change() -> None:
     _cache, listing, handed, sync = handing_world()
     listing.put(api.PLURAL, resource_body("gone", "7"))
     listing.put(api.PLURAL, resource_body("edited", "8"))
-    sync.prime()
+    prime(sync)
     del listing.objects[api.PLURAL][("team-a", "gone")]  # deleted while the watch was down
     listing.put(api.PLURAL, resource_body("edited", "9"))  # edited while the watch was down
     assert asyncio.run(sync.relist()) == 2
     assert sorted(handed.resources) == [("DELETED", api.KIND, "gone"), ("MODIFIED", api.KIND, "edited")]
+
+
+def test_while_listing_a_page_taken_before_a_delete_does_not_bring_the_object_back() -> None:
+    cache, _listing, _woken, sync = world()
+    sync.secret_event("DELETED", secret_body("one", "uid-a", "9"))  # the watch runs ahead of the list
+    sync._record("secrets", secret_body("one", "uid-a", "5"))  # the list's page, older
+    assert cache.secret("team-a", "one") is None
+    sync._record("secrets", secret_body("one", "uid-b", "12", uid="new-object"))  # made again since
+    assert cache.secret("team-a", "one") is not None
+    sync.completed()
+    sync.secret_event("DELETED", secret_body("two", "uid-a", "20"))
+    sync._record("secrets", secret_body("two", "uid-a", "15"))  # lists over: nothing is kept buried
+    assert cache.secret("team-a", "two") is not None
+
+
+def test_while_listing_a_secret_deleted_before_its_page_wakes_and_fetches_its_owner() -> None:
+    cache, listing, handed, sync = handing_world()
+    woken: list[str] = []
+    sync._wake = woken.append
+    listing.put(api.PLURAL, resource_body("r", "7"))
+    owner = "uid-r"
+
+    async def story() -> None:
+        sync._loop = asyncio.get_running_loop()
+        sync.secret_event("DELETED", secret_body("one", owner, "9"))
+        for _ in range(500):  # the owner is read in a thread and handed over in the loop
+            if handed.resources:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(story())
+    assert woken == [owner]
+    assert listing.gets == [(api.PLURAL, "r")]
+    assert handed.resources == [("MODIFIED", api.KIND, "r")]
+    assert cache.secret("team-a", "one") is None
+
+
+def test_read_namespace_reads_one_namespace_once_the_watches_run_and_only_once() -> None:
+    cache, listing = ClusterCache(), FakeListing()
+    listing.put("namespaces", namespace_body("team-a", "1"))
+    listing.put("namespaces", namespace_body("team-b", "1"))
+    watching = FakeWatching(kind="none")
+    sync = CacheSync(cache, listing, lambda uid: None, watching=watching)  # type: ignore[arg-type]
+
+    async def story() -> tuple[bool, bool, bool]:
+        early = await sync.read_namespace("team-a")  # no watch keeps it current yet: no read
+        await asyncio.wrap_future(sync.start_prime())  # the lists' first pages start the watches
+        listing.put("secrets", secret_body("late", "uid-a", "105"))  # after the lists
+        listing.lists.clear()
+        first = await sync.read_namespace("team-a")
+        again = await sync.read_namespace("team-a")
+        sync.stop()
+        watching.quiet.set()
+        return early, first, again
+
+    assert asyncio.run(story()) == (False, True, True)
+    assert listing.lists == [
+        ("namespaces", None, "metadata.name=team-a"),
+        ("serviceaccounts", "team-a", ""),
+        ("secrets", "team-a", ""),
+    ]
+    assert cache.secret("team-a", "late") is not None

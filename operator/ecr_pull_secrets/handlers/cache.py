@@ -194,8 +194,9 @@ class ClusterCache:
     def resource_count(self) -> int:
         return len(self._bodies)
 
-    def put_resource(self, body: Mapping[str, Any]) -> bool:
-        """True when the body is newer than the one held (or new)."""
+    def put_resource(self, body: Mapping[str, Any], *, compacted: bool = False) -> bool:
+        """True when the body is newer than the one held (or new). `compacted`: compact_body()'s
+        already (a listing thread made it)."""
         meta = body.get("metadata") or {}
         uid = meta.get("uid", "")
         held = self._bodies.get(uid)
@@ -203,7 +204,7 @@ class ClusterCache:
             str(meta.get("resourceVersion", "")), str(held["metadata"].get("resourceVersion", ""))
         ):
             return False
-        self._bodies[uid] = compact_body(body)
+        self._bodies[uid] = dict(body) if compacted else compact_body(body)
         if body.get("kind") == api.CLUSTER_KIND:
             self._cluster.add(uid)
         else:

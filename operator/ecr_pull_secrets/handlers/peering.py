@@ -51,6 +51,10 @@ class PeeringGate:
             self._peers[where] = status if isinstance(status, Mapping) else {}
         self.decide()
 
+    def listed(self) -> None:
+        """The start-up list of peering objects has ended: decide, even if it showed none."""
+        self.decide()
+
     def decide(self) -> None:
         now = self._clock()
         found = [

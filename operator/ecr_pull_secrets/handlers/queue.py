@@ -6,7 +6,9 @@ namespace or ServiceAccount that matters) is always taken before `routine` (sche
 the sweep over what was listed at start). A uid added while it is being worked on is worked on
 again right after, never by two consumers at once. One heap and one task make the timer, however
 many resources wait. A failed pass is retried after a per-resource backoff. A pass that must wait
-for AWS steps aside (step_aside): its consumer goes on with the next uid meanwhile.
+for AWS steps aside (step_aside): its consumer goes on with the next uid meanwhile. While an urgent
+pass is under way (and not stepped aside), no routine pass starts, and background work that asks
+(wait_calm) waits too.
 
 Within a lane, namespaces take turns (round robin): a tenant that makes hundreds of its resources
 due at once waits behind itself, not in front of everybody else. A quarter of the consumers (none
@@ -23,6 +25,7 @@ import contextvars
 import functools
 import heapq
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -134,6 +137,11 @@ class WorkQueue:
         self._passes: set[asyncio.Task[None]] = set()
         self._aside = asyncio.Semaphore(max(consumers, 1) * ASIDE_PER_CONSUMER)
         """Places for passes that stepped aside: their number is bounded, so is the memory they hold."""
+        self._changing: set[str] = set()
+        """uids of urgent passes under way and not stepped aside: while there are any, no routine
+        pass starts (see calm)."""
+        self._calm = threading.Event()
+        self._calm.set()
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -219,25 +227,43 @@ class WorkQueue:
     def paused(self) -> bool:
         return not self._open.is_set()
 
-    async def _take(self, *, urgent_only: bool) -> str:
+    def wait_calm(self, timeout: float) -> None:
+        """From any thread: returns once no urgent pass is under way, or after `timeout`. Background
+        work (the start-up lists) gives way with it, as routine passes do."""
+        self._calm.wait(timeout)
+
+    async def _take(self, *, urgent_only: bool) -> tuple[str, bool]:
+        """The next uid, and whether it came from the urgent lane. Routine work waits while an
+        urgent pass is under way: a change is served with the whole process (the event loop and
+        the GIL), not in turns with hundreds of renewals."""
         while True:
             await self._open.wait()
-            if self._lanes[0] or (self._lanes[1] and not urgent_only):
+            if self._lanes[0] or (self._lanes[1] and not urgent_only and not self._changing):
                 break
             self._ready.clear()
             await self._ready.wait()
-        lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
-        uid = lane.pop()
+        urgent = bool(self._lanes[0])
+        uid = self._lanes[0 if urgent else 1].pop()
         del self._queued[uid]
         self._active.add(uid)
-        return uid
+        if urgent:
+            self._changing.add(uid)
+            self._calm.clear()
+        return uid, urgent
+
+    def _settle(self, uid: str) -> None:
+        """An urgent pass has ended or stepped aside."""
+        self._changing.discard(uid)
+        if not self._changing:
+            self._calm.set()
+            self._ready.set()
 
     async def _consume(self, *, urgent_only: bool) -> None:
         """Takes a uid, runs its pass, and takes the next once the pass has ended or stepped
         aside to wait for AWS (see step_aside)."""
         loop = asyncio.get_running_loop()
         while True:
-            uid = await self._take(urgent_only=urgent_only)
+            uid, urgent = await self._take(urgent_only=urgent_only)
             released: asyncio.Future[None] = loop.create_future()
             task = asyncio.create_task(self._pass(uid, released), name=f"pass/{uid}")
             self._passes.add(task)
@@ -245,11 +271,15 @@ class WorkQueue:
             task.add_done_callback(functools.partial(_released_by, released))
             try:
                 await released
+                if urgent:
+                    self._settle(uid)
                 if not task.done():  # it stepped aside: it holds a place among those waiting
                     await self._aside.acquire()
                     task.add_done_callback(lambda _: self._aside.release())
             except asyncio.CancelledError:
                 task.cancel()
+                if urgent:
+                    self._settle(uid)
                 raise
 
     async def _pass(self, uid: str, released: asyncio.Future[None]) -> None:

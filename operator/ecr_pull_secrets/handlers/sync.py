@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
-from ecr_pull_secrets.handlers.cache import ClusterCache, Key, newer
+from ecr_pull_secrets.handlers.cache import ClusterCache, Key, compact_body, newer
 from ecr_pull_secrets.handlers.queue import WorkQueue
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.watching import Gone, Watching
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.model.cluster import (
+    SecretView,
     entry_owners,
     namespace_view,
     secret_view,
@@ -45,14 +46,30 @@ CACHED = ("namespaces", "serviceaccounts", "secrets")
 RESOURCES = (api.PLURAL, api.CLUSTER_PLURAL)
 Wake = Callable[[str], None]
 Handler = Callable[[str | None, Mapping[str, Any]], None]
-Primed = tuple[dict["Scope", str | None], list[dict[str, Any]]]
-"""The version each start-up list was taken at (None: not served yet), and the peering objects."""
+Primed = dict["Scope", str | None]
+"""The version each start-up list was taken at (None: not served yet)."""
 """(event type, or None for what a list showed; the object)"""
 Scope = tuple[str, str | None]
 """(plural, namespace or None for the whole cluster)"""
+Pages = queue.Queue[tuple[Scope, list[dict[str, Any]] | KubeError | None, str]]
+"""A start-up list's pages as its fetcher hands them on: the items, or its failure, or None at its
+end; and the list's version."""
+RECORD_SLICE = 100
+"""Objects of a start-up list recorded in the event loop at a time (a few ms of the loop)."""
+GIVE_WAY_SECONDS = 0.25
+"""The longest a start-up list waits between two pages while changes are being served."""
 RETRY_CAP = 30.0
 PRIME_THREADS = 8
 PRIME_PAGES_WAITING = 8
+
+
+class Peering(Protocol):
+    """The peering gate as the caches feed it."""
+
+    def event(self, type_: str | None, body: Mapping[str, Any]) -> None: ...
+
+    def listed(self) -> None:
+        """The start-up list of peering objects has ended."""
 
 
 class ResourceEvents:
@@ -85,9 +102,12 @@ class CacheSync:
         *,
         watching: Watching | None = None,
         on_resource: Handler | None = None,
-        peering: tuple[str, Handler] | None = None,
+        peering: tuple[str, Peering] | None = None,
+        give_way: Callable[[float], None] | None = None,
     ) -> None:
-        """`on_resource`: our resources' events. `peering`: (the peering kind's plural, its handler)."""
+        """`on_resource`: our resources' events. `peering`: (the peering kind's plural, its gate).
+        `give_way(timeout)`: called by the start-up lists between pages; returns when they may go
+        on (the work queue's wait_calm: changes are served first)."""
         self._cache = cache
         self._listing = listing
         self._watching = watching
@@ -95,9 +115,21 @@ class CacheSync:
         self._watched = watched
         self._on_resource = on_resource
         self._peering = peering
+        self._give_way = give_way
         self._followers: dict[Scope, threading.Event] = {}
         self.prime_seconds = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # While the start-up lists run (see start_prime, read_namespace):
+        self.complete = False
+        """The start-up lists have ended and every page is recorded."""
+        self._listed: Callable[[str], None] | None = None
+        self._buried: dict[tuple[str, str, str], str] = {}
+        """(plural, namespace, name) -> the version a watch saw it deleted at"""
+        self._read: set[str] = set()
+        """Namespaces read_namespace has read"""
+        self._reading: dict[str, asyncio.Future[list[tuple[str, Any]]]] = {}
+        self._fetching: set[str] = set()
+        self._stopped = threading.Event()
 
     # -- watch events ------------------------------------------------------------------------
 
@@ -109,14 +141,18 @@ class CacheSync:
         elif plural == "secrets":
             self.secret_event(type_, body)
         elif plural in RESOURCES:
+            if type_ == "DELETED":
+                self._bury(plural, body)
             if self._on_resource is not None:
                 self._on_resource(type_, body)
         elif self._peering is not None:
-            self._peering[1](type_, body)
+            self._peering[1].event(type_, body)
 
     def namespace_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
         view = namespace_view(body)
         gone = type_ == "DELETED"
+        if gone:
+            self._bury("namespaces", body)
         if self._cache.drop_namespace(view.name) if gone else self._cache.put_namespace(view):
             self._wake_namespace(view.name)
         if self._watched and self._loop is not None and any(fnmatchcase(view.name, g) for g in self._watched):
@@ -129,6 +165,7 @@ class CacheSync:
     def account_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
         view = service_account_view(body)
         if type_ == "DELETED":
+            self._bury("serviceaccounts", body)
             held = self._cache.drop_account(view.namespace, view.name)
             if held is not None:
                 self._wake_accounts(view.namespace, entry_owners(held.added))
@@ -139,8 +176,11 @@ class CacheSync:
         view = secret_view(body)
         held = self._cache.secret(view.namespace, view.name)
         if type_ == "DELETED":
+            self._bury("secrets", body)
             gone = self._cache.drop_secret(view.namespace, view.name, view.uid)
             owners = {gone.controller_uid} if gone is not None else set()
+            if held is None and not self.complete:  # deleted before its list page came
+                owners.add(view.controller_uid)
         elif self._cache.put_secret(view):
             owners = {view.controller_uid, held.controller_uid if held is not None else None}
         else:
@@ -148,6 +188,29 @@ class CacheSync:
         for uid in owners:
             if uid:
                 self._wake(uid)
+                if not self.complete and self._cache.resource(uid) is None:
+                    self._fetch_owner(view)
+
+    def _fetch_owner(self, view: SecretView) -> None:
+        """While the start-up lists run: the EcrPullSecret that controls a Secret, read directly
+        when its list has not shown it yet, so that its repair need not wait for the lists. Once
+        per owner; its own namespace only (a Secret's owner is always there)."""
+        kind, _, name = view.controller.partition(" ")
+        if kind != api.KIND or not name or view.controller_uid in self._fetching or self._loop is None:
+            return
+        self._fetching.add(str(view.controller_uid))
+        loop = self._loop
+
+        def fetch() -> None:
+            try:
+                body = self._listing.get(api.PLURAL, view.namespace, name)
+            except KubeError as error:
+                log.warning("reading %s %s/%s: %s", api.KIND, view.namespace, name, error)
+                return
+            if body is not None:
+                loop.call_soon_threadsafe(self.event, api.PLURAL, "MODIFIED", _with_kind(api.PLURAL, body))
+
+        threading.Thread(target=fetch, name="fetch-owner", daemon=True).start()
 
     def _wake_namespace(self, name: str) -> None:
         for uid in (*self._cache.cluster_resources(), *self._cache.resources_in(name)):
@@ -164,8 +227,11 @@ class CacheSync:
 
     # -- lists -------------------------------------------------------------------------------
 
-    def start_prime(self) -> Future[Primed]:
-        """prime() in a thread of its own, from now: the caller goes on (imports, builds)."""
+    def start_prime(self, listed: Callable[[str], None] | None = None) -> Future[Primed]:
+        """In the event loop: prime() in a thread of its own; the loop goes on, serving. Each
+        resource the lists record is handed to `listed`."""
+        self._loop = asyncio.get_running_loop()
+        self._listed = listed
         future: Future[Primed] = Future()
 
         def run() -> None:
@@ -178,23 +244,25 @@ class CacheSync:
         return future
 
     def prime(self) -> Primed:
-        """Blocking, before any work: fills the caches (our resources included) from whole-object
-        lists, waking nobody. Returns the version each list was taken at (None: the kind is not
-        served yet; its watch lists it when it is) and the peering objects seen.
+        """In a thread, while the event loop serves: fills the caches (our resources included)
+        from whole-object lists. Returns the version each list was taken at (None: the kind is not
+        served yet; its watch lists it when it is).
 
-        Namespaces first (they say which namespaces are watched), then every other list at once:
-        a few threads fetch pages, this one records them, so the cache has one writer and at
-        most a few pages wait in memory."""
+        Every list at once (namespaces first when only some namespaces are watched: they say
+        which): a few threads fetch pages, this one builds what the caches keep of each object
+        and the event loop stores it, so the caches keep one writer and at most a few pages wait
+        in memory. Each list's watch starts from its first page's version."""
         began = time.monotonic()
-        versions: dict[Scope, str | None] = {("namespaces", None): self._list("namespaces", None)}
-        scopes = [(plural, ns) for ns in self._scopes() for plural in self._per_namespace()]
-        scopes += [(api.CLUSTER_PLURAL, None)]
-        if self._peering is not None and not self._watched:
-            scopes += [(self._peering[0], None)]
-        peers: list[dict[str, Any]] = []
-        pages: queue.Queue[tuple[Scope, list[dict[str, Any]] | KubeError | None, str]] = queue.Queue(
-            PRIME_PAGES_WAITING
-        )
+        versions: dict[Scope, str | None] = {}
+        scopes: list[Scope] = [(api.CLUSTER_PLURAL, None)]
+        if self._watched:
+            versions[("namespaces", None)], names = self._list_namespaces()
+            scopes += [(plural, ns) for ns in names for plural in self._per_namespace()]
+        else:
+            scopes += [("namespaces", None), *((plural, None) for plural in self._per_namespace())]
+            if self._peering is not None:
+                scopes += [(self._peering[0], None)]
+        pages: Pages = queue.Queue(PRIME_PAGES_WAITING)
 
         def fetch(scope: Scope) -> None:
             plural, namespace = scope
@@ -204,6 +272,8 @@ class CacheSync:
                     plural, namespace=namespace, label_selector=_selector(plural)
                 ):
                     pages.put((scope, items, version))
+                    if self._give_way is not None:
+                        self._give_way(GIVE_WAY_SECONDS)
             except KubeError as error:
                 pages.put((scope, error, version))
                 return
@@ -212,53 +282,184 @@ class CacheSync:
                 return
             pages.put((scope, None, version))  # this scope is done
 
-        failure: KubeError | None = None
         with ThreadPoolExecutor(PRIME_THREADS, thread_name_prefix="prime") as pool:
             for scope in scopes:
                 pool.submit(fetch, scope)
-            for _ in range(len(scopes)):
-                while True:  # every page is taken, even after a failure: no fetcher stays blocked
-                    scope, items, version = pages.get()
-                    if isinstance(items, list):
-                        for body in items:
-                            if not self._record(scope[0], body):
-                                peers.append(body)
-                        continue
-                    if isinstance(items, KubeError):
-                        if items.status != 404 or scope[0] in CACHED:
-                            failure = failure or items
-                        versions[scope] = None
-                    else:
-                        versions[scope] = version
-                    break
+            failure = self._take_pages(pages, len(scopes), versions)
         if failure is not None:
             raise failure
         self.prime_seconds = time.monotonic() - began
-        return versions, peers
+        return versions
 
-    def _list(self, plural: str, namespace: str | None) -> str:
-        """Blocking, in the caller's thread: records every object the list shows, wakes nobody."""
-        version = ""
-        pages = self._listing.pages(plural, namespace=namespace, label_selector=_selector(plural))
-        for items, page_version in pages:
-            for body in items:
-                self._record(plural, body)
-            version = page_version
-        return version
+    def _take_pages(self, pages: Pages, lists: int, versions: dict[Scope, str | None]) -> Exception | None:
+        """Hands on every page until `lists` lists have ended; every page is taken, even after a
+        failure, so that no fetcher stays blocked. Returns the first failure."""
+        failure: Exception | None = None
+        for _ in range(lists):
+            while True:
+                scope, items, version = pages.get()
+                if isinstance(items, list):
+                    try:
+                        if failure is None:
+                            self._hand_page(scope, items, version)
+                    except Exception as error:  # raised once the fetchers are done
+                        failure = error
+                    continue
+                if isinstance(items, KubeError):
+                    if items.status != 404 or scope[0] in CACHED:
+                        failure = failure or items
+                    versions[scope] = None
+                else:
+                    versions[scope] = version
+                self._in_loop(self._list_ended, scope, versions[scope])
+                break
+        return failure
+
+    def _list_namespaces(self) -> tuple[str, list[str]]:
+        """In the listing thread: the namespace list, and the watched namespaces in it."""
+        version, names = "", list[str]()
+        for items, version in self._listing.pages("namespaces"):
+            names += (
+                name
+                for body in items
+                if any(fnmatchcase(name := str(body["metadata"]["name"]), g) for g in self._watched)
+            )
+            self._hand_page(("namespaces", None), items, version)
+        self._in_loop(self._list_ended, ("namespaces", None), version)
+        return version, sorted(names)
+
+    def _hand_page(self, scope: Scope, items: list[dict[str, Any]], version: str) -> None:
+        """In the listing thread: what the caches keep of each object is built here, the event
+        loop stores it, in slices so that none holds the loop long; this thread waits for each."""
+        for start in range(0, max(len(items), 1), RECORD_SLICE):
+            views = [(_view(scope[0], body), body) for body in items[start : start + RECORD_SLICE]]
+            self._in_loop(self._record_page, scope, views, version)
+
+    def _in_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """From a listing thread: runs fn in the event loop and waits for it (no longer than the
+        operator runs)."""
+        loop = self._loop
+        assert loop is not None, "start_prime() sets the loop"
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                fn(*args)
+            finally:
+                done.set()
+
+        loop.call_soon_threadsafe(run)
+        while not done.wait(1.0):
+            if self._stopped.is_set() or loop.is_closed():
+                return
+
+    def _record_page(self, scope: Scope, views: list[tuple[Any, dict[str, Any]]], version: str) -> None:
+        """In the event loop: a page of a start-up list."""
+        plural = scope[0]
+        self._follow(scope, version)
+        for view, body in views:
+            if view is not None:
+                self._put(plural, view)
+            elif self._peering is not None:
+                self._peering[1].event(None, body)
+
+    def _list_ended(self, scope: Scope, version: str | None) -> None:
+        if version is None and scope[0] not in CACHED:
+            self._follow(scope, None)  # not served yet: its watch lists it once it is
+        if self._peering is not None and scope[0] == self._peering[0]:
+            self._peering[1].listed()
+
+    def completed(self) -> None:
+        """In the event loop, once prime() has returned: the caches hold the whole cluster."""
+        self.complete = True
+        self._buried.clear()
+        self._reading.clear()
+
+    async def read_namespace(self, namespace: str) -> bool:
+        """While the start-up lists run: reads one namespace's object, ServiceAccounts and managed
+        Secrets directly, once, so that a pass there need not wait for the lists. Only once the
+        watches that keep them current have started (their lists' first pages): False until
+        then. Concurrent callers share one read."""
+        if self.complete or namespace in self._read:
+            return True
+        if not all(scope in self._followers for scope in self._covering(namespace)):
+            return False
+        reading = self._reading.get(namespace)
+        if reading is None:
+            reading = asyncio.ensure_future(asyncio.to_thread(self._fetch_namespace, namespace))
+            self._reading[namespace] = reading
+        try:
+            found = await asyncio.shield(reading)
+        except BaseException:
+            self._reading.pop(namespace, None)  # the next pass tries again
+            raise
+        if namespace not in self._read and not self.complete:
+            for plural, view in found:
+                self._put(plural, view)
+            self._read.add(namespace)
+        return True
+
+    def _covering(self, namespace: str) -> list[Scope]:
+        where = namespace if self._watched else None
+        return [("namespaces", None), ("serviceaccounts", where), ("secrets", where)]
+
+    def _fetch_namespace(self, namespace: str) -> list[tuple[str, Any]]:
+        """In a thread: what a pass there reads of the caches, straight from the API server. The
+        namespace by a list (the operator may list and watch namespaces, not get them)."""
+        found: list[tuple[str, Any]] = []
+        reads = [
+            ("namespaces", self._listing.pages("namespaces", field_selector=f"metadata.name={namespace}")),
+            *(
+                (plural, self._listing.pages(plural, namespace=namespace, label_selector=_selector(plural)))
+                for plural in ("serviceaccounts", "secrets")
+            ),
+        ]
+        for plural, pages in reads:
+            for items, _ in pages:
+                found += ((plural, _view(plural, item)) for item in items)
+        return found
 
     def _record(self, plural: str, body: Mapping[str, Any]) -> bool:
-        """Records what the caches hold; False for a kind they do not (peering)."""
-        if plural == "namespaces":
-            self._cache.put_namespace(namespace_view(body))
-        elif plural == "serviceaccounts":
-            self._cache.put_account(service_account_view(body))
-        elif plural == "secrets":
-            self._cache.put_secret(secret_view(body))
-        elif plural in RESOURCES:
-            self._cache.put_resource(_with_kind(plural, body))
-        else:
+        """Records what a list shows; False for a kind the caches do not hold (peering)."""
+        view = _view(plural, body)
+        if view is None:
             return False
+        self._put(plural, view)
         return True
+
+    def _put(self, plural: str, view: Any) -> None:
+        """Stores what _view() built, unless a watch has seen that object deleted since (a list's
+        pages may come after the watch's events)."""
+        if self._buried and self._was_deleted(plural, view):
+            return
+        if plural == "namespaces":
+            self._cache.put_namespace(view)
+        elif plural == "serviceaccounts":
+            self._cache.put_account(view)
+        elif plural == "secrets":
+            self._cache.put_secret(view)
+        elif self._cache.put_resource(view, compacted=True) and self._listed is not None:
+            self._listed(str(view["metadata"]["uid"]))
+
+    def _bury(self, plural: str, body: Mapping[str, Any]) -> None:
+        """While the start-up lists run: a deleted object's version, so that a page listed before
+        the delete cannot bring it back."""
+        if self.complete:
+            return
+        meta = body.get("metadata") or {}
+        key = (plural, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self._buried[key] = str(meta.get("resourceVersion") or "")
+
+    def _was_deleted(self, plural: str, view: Any) -> bool:
+        if isinstance(view, Mapping):
+            meta = view.get("metadata") or {}
+            namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+            version = str(meta.get("resourceVersion") or "")
+        else:
+            namespace, name = getattr(view, "namespace", ""), view.name
+            version = view.resource_version
+        deleted = self._buried.get((plural, namespace, name))
+        return deleted is not None and not newer(version, deleted)
 
     def _per_namespace(self) -> tuple[str, ...]:
         """The kinds listed and watched per namespace scope."""
@@ -281,6 +482,7 @@ class CacheSync:
             self._follow(scope, version)
 
     def stop(self) -> None:
+        self._stopped.set()
         for scope in list(self._followers):
             self._unfollow(scope)
 
@@ -474,6 +676,20 @@ def _versions(items: Iterable[Mapping[str, Any]]) -> dict[Key, str]:
 
 def _stub(namespace: str, name: str, resource_version: str) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name, "resourceVersion": resource_version}}
+
+
+def _view(plural: str, body: Mapping[str, Any]) -> Any:
+    """What the caches keep of an object (None: a kind they do not hold). Pure, so that a listing
+    thread can build it and the event loop only store it."""
+    if plural == "namespaces":
+        return namespace_view(body)
+    if plural == "serviceaccounts":
+        return service_account_view(body)
+    if plural == "secrets":
+        return secret_view(body)
+    if plural in RESOURCES:
+        return compact_body(_with_kind(plural, body))
+    return None
 
 
 def _with_kind(plural: str, body: Mapping[str, Any]) -> Mapping[str, Any]:

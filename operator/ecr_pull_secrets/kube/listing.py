@@ -26,6 +26,7 @@ class Listing:
         *,
         namespace: str | None = None,
         label_selector: str = "",
+        field_selector: str = "",
         metadata_only: bool = False,
     ) -> Iterator[tuple[list[dict[str, Any]], str]]:
         """Each page's items and the list's resourceVersion (the same on every page)."""
@@ -35,6 +36,8 @@ class Listing:
             query = {"limit": str(PAGE)}
             if label_selector:
                 query["labelSelector"] = label_selector
+            if field_selector:
+                query["fieldSelector"] = field_selector
             if token:
                 query["continue"] = token
             body = self._rest.request(

@@ -1,12 +1,12 @@
-"""The second step of the composition root (runtime/__init__.py says why two): the issuer, the
-reconciler and its effects, kopf's registrations, and kopf.run."""
+"""The composition root: the Kubernetes client, the caches, the work queue and the watches, the
+issuer, the reconciler and its effects, kopf's registrations, and kopf.run."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import kopf
 
@@ -16,31 +16,74 @@ from ecr_pull_secrets.aws.sessions import SessionResolver
 from ecr_pull_secrets.aws.tokens import BotoTokenSource
 from ecr_pull_secrets.handlers import startup, watch
 from ecr_pull_secrets.handlers.apply import Apply
+from ecr_pull_secrets.handlers.cache import ClusterCache
+from ecr_pull_secrets.handlers.first_passes import FirstPasses
 from ecr_pull_secrets.handlers.issuing import Issuer
-from ecr_pull_secrets.handlers.queue import step_aside
+from ecr_pull_secrets.handlers.peering import PeeringGate
+from ecr_pull_secrets.handlers.queue import WorkQueue, step_aside
 from ecr_pull_secrets.handlers.reconciler import Reconciler
+from ecr_pull_secrets.handlers.sync import CacheSync, ResourceEvents
 from ecr_pull_secrets.handlers.verification import Verification
-from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest
+from ecr_pull_secrets.kube.client import REQUEST_TIMEOUT, Rest, new_api_client
 from ecr_pull_secrets.kube.discovery import Discovery
 from ecr_pull_secrets.kube.events import EventPoster
+from ecr_pull_secrets.kube.listing import Listing
 from ecr_pull_secrets.kube.resources import Resources
 from ecr_pull_secrets.kube.secrets import Secrets
 from ecr_pull_secrets.kube.serviceaccounts import ServiceAccounts
+from ecr_pull_secrets.kube.watching import Watching
 from ecr_pull_secrets.metrics import Metrics
-from ecr_pull_secrets.runtime import utcnow
+from ecr_pull_secrets.runtime import Passes, describe, own_identity, utcnow
 from ecr_pull_secrets.settings import Settings
 from ecr_pull_secrets.verify.registry import RegistryClient
 
-if TYPE_CHECKING:
-    from ecr_pull_secrets.runtime import Early
-
+WATCH_CONNECTIONS = 64
+"""Each watch holds a connection for minutes: a pool of their own, so that they never take the
+connections the workers' short requests reuse."""
 # Their DEBUG output includes request and response bodies, i.e. tokens and Secret data.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "kubernetes", "s3transfer")
 
 
-def serve(config: Settings, early: Early) -> int:
+def serve(config: Settings) -> int:
     _configure_logging(config)
-    api_client, cache, queue = early.api_client, early.cache, early.queue
+    api_client = new_api_client(pool_size=config.workers)
+    cache = ClusterCache()
+    passes = Passes(cache)
+    queue = WorkQueue(
+        passes.work,
+        clock=utcnow,
+        consumers=config.workers,
+        describe=lambda uid: describe(cache.resource(uid) or {}, uid),
+        group=lambda uid: ((cache.resource(uid) or {}).get("metadata") or {}).get("namespace", ""),
+    )
+    identity = own_identity()
+    gate = (
+        PeeringGate(
+            name=config.peering,
+            identity=identity,
+            priority=config.peering_priority,
+            clock=utcnow,
+            pause=queue.pause,
+            resume=queue.resume,
+        )
+        if config.peering is not None
+        else None
+    )
+    sync = CacheSync(
+        cache,
+        Listing(api_client),
+        queue.add,
+        config.namespaces,
+        watching=Watching(new_api_client(pool_size=WATCH_CONNECTIONS)),
+        on_resource=ResourceEvents(cache, queue, passes.forget),
+        peering=None
+        if gate is None
+        else ("kopfpeerings" if config.namespaces else "clusterkopfpeerings", gate),
+        give_way=queue.wait_calm,
+    )
+    passes.first = first_passes = FirstPasses(cache, sync, queue)
+    if gate is not None:
+        queue.pause()  # until the peering objects are listed: the gate says whether to work
     registry = kopf.OperatorRegistry()
 
     # kopf authenticates the same way as our own client: in-cluster first, then kubeconfig.
@@ -115,15 +158,15 @@ def serve(config: Settings, early: Early) -> int:
         if config.verify
         else None,
     )
-    early.passes.reconciler = reconciler
+    passes.reconciler = reconciler
     watch.register(
         registry,
         cache=cache,
-        sync=early.sync,
-        primed=early.primed,
+        sync=sync,
+        first_passes=first_passes,
         queue=queue,
         events=events,
-        gate=early.gate,
+        gate=gate,
         relist_interval=config.relist_interval,
     )
     kopf.run(
@@ -136,7 +179,7 @@ def serve(config: Settings, early: Early) -> int:
         standalone=config.peering is None,
         peering_name=config.peering,
         priority=config.peering_priority,
-        identity=cast(Any, early.identity),  # kopf's Identity is a NewType of str
+        identity=cast(Any, identity),  # kopf's Identity is a NewType of str
     )
     return 0
 
