@@ -428,3 +428,13 @@ def test_read_namespace_reads_one_namespace_once_the_watches_run_and_only_once()
         ("secrets", "team-a", ""),
     ]
     assert cache.secret("team-a", "late") is not None
+
+
+def test_the_gate_decides_once_every_watched_namespaces_peering_list_has_ended() -> None:
+    _cache, listing, handed, sync = handing_world(watched=("team-*",))
+    for name in ("team-a", "team-b", "other"):
+        listing.put("namespaces", namespace_body(name, "1"))
+    listing.put("kopfpeerings", {"metadata": {"namespace": "team-b", "name": "ha"}, "status": {}})
+    prime(sync)
+    assert handed.peering == [(None, "ha")]
+    assert handed.peering_listed == 1  # after both lists, not after the first

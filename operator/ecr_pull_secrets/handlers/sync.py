@@ -123,6 +123,8 @@ class CacheSync:
         self.complete = False
         """The start-up lists have ended and every page is recorded."""
         self._listed: Callable[[str], None] | None = None
+        self._peering_lists = 0
+        """Peering lists not ended yet."""
         self._buried: dict[tuple[str, str, str], str] = {}
         """(plural, namespace, name) -> the version a watch saw it deleted at"""
         self._read: set[str] = set()
@@ -262,6 +264,9 @@ class CacheSync:
             scopes += [("namespaces", None), *((plural, None) for plural in self._per_namespace())]
             if self._peering is not None:
                 scopes += [(self._peering[0], None)]
+        if self._peering is not None:
+            plural = self._peering[0]
+            self._in_loop(self._expect_peering, sum(1 for scope in scopes if scope[0] == plural))
         pages: Pages = queue.Queue(PRIME_PAGES_WAITING)
 
         def fetch(scope: Scope) -> None:
@@ -363,11 +368,19 @@ class CacheSync:
             elif self._peering is not None:
                 self._peering[1].event(None, body)
 
+    def _expect_peering(self, lists: int) -> None:
+        """The gate decides once every peering list (one per watched namespace) has ended."""
+        self._peering_lists = lists
+        if lists == 0 and self._peering is not None:
+            self._peering[1].listed()
+
     def _list_ended(self, scope: Scope, version: str | None) -> None:
         if version is None and scope[0] not in CACHED:
             self._follow(scope, None)  # not served yet: its watch lists it once it is
         if self._peering is not None and scope[0] == self._peering[0]:
-            self._peering[1].listed()
+            self._peering_lists -= 1
+            if self._peering_lists == 0:
+                self._peering[1].listed()
 
     def completed(self) -> None:
         """In the event loop, once prime() has returned: the caches hold the whole cluster."""
