@@ -224,3 +224,29 @@ def test_requests_to_resolve_counts_the_sts_requests_until_a_session_is_cached()
     assert source.session_requests(keys, "aws-cn") == 0, "per partition"
     resolver_.forget(keys.key)
     assert source.session_requests(keys, "aws") == 0
+
+
+class CountingLoader(botocore.loaders.Loader):
+    """botocore's loader (the injected data source), counting the service models read from disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[str] = []
+
+    def load_data_with_path(self, name: str) -> Any:
+        self.read.append(name)
+        return super().load_data_with_path(name)
+
+
+def test_warm_loads_the_sts_and_ecr_models_and_the_first_chain_reads_them_no_more() -> None:
+    loader = CountingLoader()
+    warm = SessionResolver(no_tokens, RateLimiter(1000.0), lambda: datetime.now(UTC), loader=loader)
+    warm.warm()
+    read = list(loader.read)
+    assert any(name.startswith("sts/") for name in read)
+    assert any(name.startswith("ecr/") for name in read)
+    session = warm.resolve(OPERATOR_CHAIN, "aws", OWNER)
+    session.client("ecr", "us-east-1")
+    session.sts()
+    models = [name for name in loader.read[len(read) :] if "/" in name]  # per session: endpoints, partitions
+    assert models == [], "the first resource's clients found the service models loaded"

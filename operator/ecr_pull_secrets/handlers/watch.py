@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +40,9 @@ def register(
     events: EventPoster,
     gate: PeeringGate | None,
     relist_interval: timedelta,
+    warm: Callable[[], None] = lambda: None,
 ) -> None:
+    """`warm`: blocking, run in a thread once the lists have ended (loads what AWS calls need)."""
     background: list[asyncio.Task[None]] = []
 
     @kopf.on.startup(id="serve-while-listing", registry=registry)
@@ -75,6 +78,7 @@ def register(
             cache.resource_count,
             sync.prime_seconds,
         )
+        await asyncio.to_thread(warm)
         await sync.relist_every(relist_interval.total_seconds())
 
     @kopf.on.cleanup(registry=registry)

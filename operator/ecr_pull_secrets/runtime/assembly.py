@@ -168,6 +168,7 @@ def serve(config: Settings) -> int:
         events=events,
         gate=gate,
         relist_interval=config.relist_interval,
+        warm=resolver.warm,
     )
     kopf.run(
         registry=registry,
