@@ -130,9 +130,9 @@ class SessionResolver:
         """Loads into the shared loader what every first STS and ECR call needs (service models,
         endpoint rules: about 11 MB, measured), once, at start: else the first resource's pass
         waits for it. Blocking: run it in a thread. No call is made, no credential looked up."""
-        session = self._session("unused", "unused")
-        for service in (STS, ECR):
-            session.create_client(service, region_name=ChainSession.sts_region("aws"), config=self._config)
+        session, region = self._session("unused", "unused"), ChainSession.sts_region("aws")
+        session.create_client(STS, region_name=region, config=self._config)
+        session.create_client(ECR, region_name=region, config=self._config)
 
     def resolve(self, chain: Chain, partition: str, owner: tuple[str, str]) -> ChainSession:
         """`owner` (namespace, name) names default role sessions; blocking, run it in a thread."""

@@ -131,6 +131,7 @@ class CacheSync:
         """Namespaces read_namespace has read"""
         self._reading: dict[str, asyncio.Future[list[tuple[str, Any]]]] = {}
         self._fetching: set[str] = set()
+        self._owner_reads: set[asyncio.Future[None]] = set()
         self._stopped = threading.Event()
 
     # -- watch events ------------------------------------------------------------------------
@@ -196,23 +197,25 @@ class CacheSync:
     def _fetch_owner(self, view: SecretView) -> None:
         """While the start-up lists run: the EcrPullSecret that controls a Secret, read directly
         when its list has not shown it yet, so that its repair need not wait for the lists. Once
-        per owner; its own namespace only (a Secret's owner is always there)."""
+        per owner, in its own namespace only (a Secret's owner is always there), in the loop's
+        bounded pool of threads."""
         kind, _, name = view.controller.partition(" ")
-        if kind != api.KIND or not name or view.controller_uid in self._fetching or self._loop is None:
+        owner = str(view.controller_uid or "")
+        if kind != api.KIND or not name or owner in self._fetching or self._loop is None:
+            return  # (no loop: the lists have not started, nor has any watch)
+        self._fetching.add(owner)
+        task = asyncio.ensure_future(self._read_owner(view.namespace, name))
+        self._owner_reads.add(task)
+        task.add_done_callback(self._owner_reads.discard)
+
+    async def _read_owner(self, namespace: str, name: str) -> None:
+        try:
+            body = await asyncio.to_thread(self._listing.get, api.PLURAL, namespace, name)
+        except KubeError as error:
+            log.warning("reading %s %s/%s: %s", api.KIND, namespace, name, error)
             return
-        self._fetching.add(str(view.controller_uid))
-        loop = self._loop
-
-        def fetch() -> None:
-            try:
-                body = self._listing.get(api.PLURAL, view.namespace, name)
-            except KubeError as error:
-                log.warning("reading %s %s/%s: %s", api.KIND, view.namespace, name, error)
-                return
-            if body is not None:
-                loop.call_soon_threadsafe(self.event, api.PLURAL, "MODIFIED", _with_kind(api.PLURAL, body))
-
-        threading.Thread(target=fetch, name="fetch-owner", daemon=True).start()
+        if body is not None:
+            self.event(api.PLURAL, "MODIFIED", _with_kind(api.PLURAL, body))
 
     def _wake_namespace(self, name: str) -> None:
         for uid in (*self._cache.cluster_resources(), *self._cache.resources_in(name)):
@@ -387,6 +390,7 @@ class CacheSync:
         self.complete = True
         self._buried.clear()
         self._reading.clear()
+        self._fetching.clear()
 
     async def read_namespace(self, namespace: str) -> bool:
         """While the start-up lists run: reads one namespace's object, ServiceAccounts and managed
