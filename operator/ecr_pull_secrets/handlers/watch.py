@@ -68,7 +68,10 @@ def register(
             finally:
                 gc.enable()
             await asyncio.sleep(RETRY_SECONDS)
-        gc.freeze()  # what the lists built lives as long as the operator: never scanned again
+        # What the lists built lives as long as the operator: never scanned again. Collected
+        # first, so that no garbage from the start is frozen with it.
+        gc.collect()
+        gc.freeze()
         sync.follow(versions)
         sync.completed()
         first_passes.completed()
