@@ -426,3 +426,22 @@ def test_an_urgent_pass_that_steps_aside_lets_routine_work_go_on() -> None:
         assert worked == ["renew", "new-chained"]
 
     run(story)
+
+
+def test_changes_one_after_another_hold_routine_work_back_for_a_while_only() -> None:
+    async def story() -> None:
+        work = Recorder()
+        work.gates["edited-forever"] = asyncio.Event()  # a change that never ends, as a stream of them
+        queue = WorkQueue(work, clock=now, consumers=4, routine_yields_at_most=0.2)
+        queue.start()
+        queue.add("edited-forever")
+        await work.until(lambda: work.active == {"edited-forever"})
+        started = asyncio.get_running_loop().time()
+        queue.add("renew", urgent=False)
+        await work.until(lambda: work.order == ["renew"])
+        assert asyncio.get_running_loop().time() - started >= 0.2
+        assert work.active == {"edited-forever"}
+        work.gates["edited-forever"].set()
+        await queue.stop()
+
+    run(story)

@@ -7,8 +7,8 @@ the sweep over what was listed at start). A uid added while it is being worked o
 again right after, never by two consumers at once. One heap and one task make the timer, however
 many resources wait. A failed pass is retried after a per-resource backoff. A pass that must wait
 for AWS steps aside (step_aside): its consumer goes on with the next uid meanwhile. While an urgent
-pass is under way (and not stepped aside), no routine pass starts, and background work that asks
-(wait_calm) waits too.
+pass is under way (and not stepped aside), no routine pass starts for up to a second, and
+background work that asks (wait_calm) waits too.
 
 Within a lane, namespaces take turns (round robin): a tenant that makes hundreds of its resources
 due at once waits behind itself, not in front of everybody else. A quarter of the consumers (none
@@ -98,6 +98,8 @@ class _Lane:
 # Re-reading the plan at least this often bounds the harm of a wall-clock jump.
 MAX_SLEEP = timedelta(minutes=30)
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+ROUTINE_YIELDS_AT_MOST = 1.0
+"""Seconds routine work waits for urgent passes before it goes on in turns with them."""
 ASIDE_PER_CONSUMER = 4
 """Passes waiting for AWS per consumer before a consumer waits with its own."""
 
@@ -112,6 +114,7 @@ class WorkQueue:
         describe: Callable[[str], str] = str,
         group: Callable[[str], str] = lambda uid: "",
         backoff: tuple[float, ...] = ERROR_BACKOFF,
+        routine_yields_at_most: float = ROUTINE_YIELDS_AT_MOST,
     ) -> None:
         self._work = work
         self._clock = clock
@@ -142,6 +145,9 @@ class WorkQueue:
         pass starts (see calm)."""
         self._calm = threading.Event()
         self._calm.set()
+        self._yields_at_most = routine_yields_at_most
+        self._yielding_since: float | None = None
+        """When routine work began to wait for urgent passes (None: it does not)."""
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -236,12 +242,29 @@ class WorkQueue:
         """The next uid, and whether it came from the urgent lane. Routine work waits while an
         urgent pass is under way: a change is served with the whole process (the event loop and
         the GIL), not in turns with hundreds of renewals."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._open.wait()
-            if self._lanes[0] or (self._lanes[1] and not urgent_only and not self._changing):
+            wait: float | None = None
+            if self._lanes[0]:
                 break
+            if self._lanes[1] and not urgent_only:
+                if not self._changing:
+                    break
+                # Changes one after another must not starve renewals: routine work gives way for
+                # at most a while, then goes on in turns with them until the changes are done.
+                if self._yielding_since is None:
+                    self._yielding_since = loop.time()
+                wait = self._yielding_since + self._yields_at_most - loop.time()
+                if wait <= 0:
+                    break
             self._ready.clear()
-            await self._ready.wait()
+            timer = loop.call_later(wait, self._ready.set) if wait is not None else None
+            try:
+                await self._ready.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
         urgent = bool(self._lanes[0])
         uid = self._lanes[0 if urgent else 1].pop()
         del self._queued[uid]
@@ -255,6 +278,7 @@ class WorkQueue:
         """An urgent pass has ended or stepped aside."""
         self._changing.discard(uid)
         if not self._changing:
+            self._yielding_since = None
             self._calm.set()
             self._ready.set()
 
