@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
-from ecr_pull_secrets.handlers.sync import CacheSync, Primed, stale
+from ecr_pull_secrets.handlers.sync import CacheSync, Primed, _view, stale
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.watching import Gone
 from ecr_pull_secrets.model import api
@@ -368,16 +368,21 @@ def test_relist_finds_a_missed_resource_delete_and_change() -> None:
     assert sorted(handed.resources) == [("DELETED", api.KIND, "gone"), ("MODIFIED", api.KIND, "edited")]
 
 
+def listed(sync: CacheSync, body: dict[str, Any]) -> None:
+    """A Secrets list's page of one, stored as the event loop stores one."""
+    sync._record_page(("secrets", None), [(_view("secrets", body), body)], "100")
+
+
 def test_while_listing_a_page_taken_before_a_delete_does_not_bring_the_object_back() -> None:
     cache, _listing, _woken, sync = world()
     sync.secret_event("DELETED", secret_body("one", "uid-a", "9"))  # the watch runs ahead of the list
-    sync._record("secrets", secret_body("one", "uid-a", "5"))  # the list's page, older
+    listed(sync, secret_body("one", "uid-a", "5"))  # the list's page, older
     assert cache.secret("team-a", "one") is None
-    sync._record("secrets", secret_body("one", "uid-b", "12", uid="new-object"))  # made again since
+    listed(sync, secret_body("one", "uid-b", "12", uid="new-object"))  # made again since
     assert cache.secret("team-a", "one") is not None
     sync.completed()
     sync.secret_event("DELETED", secret_body("two", "uid-a", "20"))
-    sync._record("secrets", secret_body("two", "uid-a", "15"))  # lists over: nothing is kept buried
+    listed(sync, secret_body("two", "uid-a", "15"))  # lists over: nothing is kept buried
     assert cache.secret("team-a", "two") is not None
 
 

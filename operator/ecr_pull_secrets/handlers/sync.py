@@ -191,7 +191,7 @@ class CacheSync:
         for uid in owners:
             if uid:
                 self._wake(uid)
-                if not self.complete and self._cache.resource(uid) is None:
+                if uid == view.controller_uid and not self.complete and self._cache.resource(uid) is None:
                     self._fetch_owner(view)
 
     def _fetch_owner(self, view: SecretView) -> None:
@@ -435,14 +435,6 @@ class CacheSync:
             for items, _ in pages:
                 found += ((plural, _view(plural, item)) for item in items)
         return found
-
-    def _record(self, plural: str, body: Mapping[str, Any]) -> bool:
-        """Records what a list shows; False for a kind the caches do not hold (peering)."""
-        view = _view(plural, body)
-        if view is None:
-            return False
-        self._put(plural, view)
-        return True
 
     def _put(self, plural: str, view: Any) -> None:
         """Stores what _view() built, unless a watch has seen that object deleted since (a list's

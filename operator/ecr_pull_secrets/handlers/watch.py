@@ -4,9 +4,9 @@ our kinds; it runs the operator's life (start-up, signals, liveness, peering kee
 No kopf indexes and no kopf watches: kopf would hold every handler until each indexed object had
 been seen (a toggle per object, waking every waiting worker on every flip), which at thousands of
 namespaces paused all work for minutes, and its processing of each event costs more than our work
-on it (handlers/sync.py). The caches are filled by lists (started before kopf by runtime/; from the
-start-up handler on, the event loop records their pages and serves changes meanwhile, see
-handlers/first_passes.py) and followed by watches of our own, each from its list's first page.
+on it (handlers/sync.py). The caches are filled by lists that a start-up handler starts and does
+not wait for: the event loop stores their pages and serves changes meanwhile (see
+handlers/first_passes.py); watches of our own, each from its list's first page, follow them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.first_passes import FirstPasses
 from ecr_pull_secrets.settings import Settings
 
@@ -32,19 +31,18 @@ def utcnow() -> datetime:
 
 @dataclass
 class Passes:
-    """The queue's work: a reconciler's pass over one resource. The reconciler is built after the
-    lists have started; passes start once kopf runs, the lists perhaps still running
-    (handlers/first_passes.py says which may go)."""
+    """The queue's work: a reconciler's pass over one resource. Both parts are set once built (the
+    queue is built first: they need it); passes start once kopf runs, the start-up lists perhaps
+    still running (handlers/first_passes.py says which may go)."""
 
-    cache: ClusterCache
     first: FirstPasses | None = None
     reconciler: Reconciler | None = None
 
     async def work(self, uid: str) -> datetime | None:
-        body = await self.first.body(uid) if self.first is not None else self.cache.resource(uid)
-        if body is None or self.reconciler is None:
+        if self.first is None or self.reconciler is None:
             return None
-        return (await self.reconciler.reconcile(body)).wake_at
+        body = await self.first.body(uid)
+        return None if body is None else (await self.reconciler.reconcile(body)).wake_at
 
     def forget(self, uid: str) -> None:
         if self.reconciler is not None:

@@ -48,7 +48,7 @@ def serve(config: Settings) -> int:
     _configure_logging(config)
     api_client = new_api_client(pool_size=config.workers)
     cache = ClusterCache()
-    passes = Passes(cache)
+    passes = Passes()
     queue = WorkQueue(
         passes.work,
         clock=utcnow,
