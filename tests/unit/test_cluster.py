@@ -244,3 +244,15 @@ def test_service_account_view_fields() -> None:
         added=("pull",),
         resource_version="17",
     )
+
+
+def test_a_config_nested_too_deep_to_decode_covers_no_registry() -> None:
+    """A tenant writes its Secret's data: JSON nested 5,000 levels deep is valid for the API server
+    (10,000) and must not raise out of the view (the start-up lists build one of every Secret)."""
+    nested = b'{"a":' * 5000 + b"{}" + b"}" * 5000
+    body = {
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"namespace": "team-a", "name": "deep", "uid": "u", "resourceVersion": "1"},
+        "data": {".dockerconfigjson": base64.b64encode(nested).decode()},
+    }
+    assert secret_view(body).hosts == frozenset()

@@ -153,6 +153,11 @@ def _config(auths: object) -> str:
         pytest.param("not base64!", {}, id="not-base64"),
         pytest.param(base64.b64encode(b"[]").decode(), {}, id="not-an-object"),
         pytest.param("", {}, id="empty"),
+        pytest.param(
+            base64.b64encode(b'{"a":' * 5000 + b"{}" + b"}" * 5000).decode(),
+            {},
+            id="nested-deeper-than-python-decodes",  # valid JSON: the API server takes 10,000 levels
+        ),
     ],
 )
 def test_authorizations(data: str, expected: dict[str, str]) -> None:

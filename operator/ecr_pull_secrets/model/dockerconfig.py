@@ -17,13 +17,15 @@ def digest(data: Mapping[str, str]) -> str:
 
 
 def auths(secret_data: Mapping[str, str]) -> dict[str, Any]:
-    """The `auths` map of a pull Secret's data; empty when absent or not decodable."""
+    """The `auths` map of a pull Secret's data; empty when absent or not decodable. The data is
+    its namespace's to write: JSON nested deeper than Python's recursion limit (the API server
+    takes 10,000 levels) is not decodable here either."""
     encoded = secret_data.get(api.SECRET_KEY)
     if not encoded:
         return {}
     try:
         found = json.loads(base64.b64decode(encoded)).get("auths", {})
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 

@@ -141,7 +141,7 @@ def authorizations(dockerconfigjson: str) -> dict[str, str]:
     sends it after `Basic `; entries that are not base64 are left out."""
     try:
         auths = json.loads(base64.b64decode(dockerconfigjson, validate=True)).get("auths") or {}
-    except (ValueError, AttributeError, binascii.Error):
+    except (ValueError, AttributeError, binascii.Error, RecursionError):  # RecursionError: too deep
         return {}
     found = {}
     for host, entry in auths.items() if isinstance(auths, Mapping) else ():

@@ -111,7 +111,7 @@ def _registry_error(body: bytes) -> str:
     try:
         errors = json.loads(body).get("errors") or []
         return str(errors[0].get("message") or "")[:300]
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
         return ""
 
 
