@@ -127,3 +127,18 @@ def test_once_the_lists_have_ended_a_pass_reads_nothing_more() -> None:
     assert asyncio.run(first.body("uid-app")) is not None
     assert asyncio.run(first.body("uid-gone")) is None
     assert sync.read == []
+
+
+def test_a_pass_that_waited_for_its_namespaces_watches_goes_again_when_one_starts() -> None:
+    """A resource created while the lists run is in no list page: only a watch starting in its
+    namespace says that it may try again."""
+    cache, _sync, queue, first = world(readable=False)
+    cache.put_resource(resource("app"))
+    cache.put_resource(resource("other"))
+    assert asyncio.run(first.body("uid-app")) is None
+    assert asyncio.run(first.body("uid-other")) is None
+    first.followed((api.PLURAL, "ns-app"))  # not a kind read_namespace waits for
+    first.followed(("secrets", "ns-app"))
+    assert queue.added == [("uid-app", True)]
+    first.followed(("serviceaccounts", None))  # the whole cluster's
+    assert queue.added == [("uid-app", True), ("uid-other", True)]

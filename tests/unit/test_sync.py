@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
-from ecr_pull_secrets.handlers.sync import CacheSync, Primed, _view, stale
+from ecr_pull_secrets.handlers.sync import OWNER_READS_AT_ONCE, CacheSync, Primed, _view, stale
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.watching import Gone
 from ecr_pull_secrets.model import api
@@ -443,3 +445,132 @@ def test_the_gate_decides_once_every_watched_namespaces_peering_list_has_ended()
     prime(sync)
     assert handed.peering == [(None, "ha")]
     assert handed.peering_listed == 1  # after both lists, not after the first
+
+
+# -- hostile or unlucky input while the start-up lists run -------------------------------------
+
+
+def test_a_tenants_secret_too_deep_to_decode_does_not_stop_the_lists() -> None:
+    """Its data is its namespace's to write; JSON 5,000 levels deep is valid for the API server."""
+    cache, listing, _woken, sync = world()
+    evil = secret_body("evil", "uid-x", "5")
+    nested = b'{"a":' * 5000 + b"{}" + b"}" * 5000
+    evil["data"] = {api.SECRET_KEY: base64.b64encode(nested).decode()}
+    listing.put("secrets", evil)
+    listing.put("secrets", secret_body("good", "uid-a", "6"))
+    prime(sync)
+    assert cache.secret("team-a", "good") is not None
+    assert cache.secret("team-a", "evil") is not None  # known, covering no registry
+
+
+def test_an_object_no_view_can_be_built_of_is_left_out_and_the_lists_end() -> None:
+    cache, listing, _woken, sync = world()
+    broken = secret_body("broken", "uid-x", "5")
+    broken["metadata"]["ownerReferences"] = [None]  # no API server sends this; whatever fails
+    listing.put("secrets", broken)
+    listing.put("secrets", secret_body("good", "uid-a", "6"))
+    prime(sync)
+    assert sync.complete
+    assert cache.secret("team-a", "good") is not None
+    assert cache.secret("team-a", "broken") is None
+
+
+class ListingOverlappedByARelist(FakeListing):
+    """The start-up list of Secrets hands its second page only after the Secrets watch, gone
+    meanwhile, has listed again and the event loop has stored what that list found."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        super().__init__()
+        self.cache = cache
+        self.calls = 0
+
+    def pages(self, plural: str, **kw: Any) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        if plural != "secrets":
+            yield from super().pages(plural, **kw)
+            return
+        self.calls += 1
+        if self.calls > 1:  # the watch's list: "two" was deleted, "three" created meanwhile
+            yield from super().pages(plural, **kw)
+            return
+        snapshot = super().pages(plural, **kw)
+        yield next(snapshot)  # page 1: "one"
+        del self.objects["secrets"][("team-a", "two")]
+        self.put("secrets", secret_body("three", "uid-c", "150"))
+        self.version = "200"
+        for _ in range(500):
+            if self.cache.secret("team-a", "three") is not None:
+                break
+            time.sleep(0.01)
+        yield from snapshot  # page 2 of the old snapshot: "two"
+
+
+def test_a_page_older_than_its_watchs_new_list_does_not_bring_back_a_delete() -> None:
+    cache = ClusterCache()
+    listing = ListingOverlappedByARelist(cache)
+    listing.put("secrets", secret_body("one", "uid-a", "5"))
+    listing.put("secrets", secret_body("two", "uid-b", "6"))
+    watching = FakeWatching(Gone)
+    watching.go.set()
+    sync = CacheSync(cache, listing, lambda uid: None, watching=watching)  # type: ignore[arg-type]
+
+    async def story() -> None:
+        await asyncio.wrap_future(sync.start_prime())
+        sync.completed()
+        sync.stop()
+        watching.quiet.set()
+
+    asyncio.run(story())
+    assert cache.secret("team-a", "three") is not None  # the relist was stored first
+    assert cache.secret("team-a", "two") is None
+
+
+class SlowGets(FakeListing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        found = super().get(plural, namespace, name)
+        self.release.wait(5)
+        return found
+
+
+def test_an_owner_read_does_not_bring_back_an_owner_deleted_while_it_was_read() -> None:
+    cache, listing = ClusterCache(), SlowGets()
+    listing.put(api.PLURAL, resource_body("r", "7"))
+    handed = Handed()
+    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+
+    async def story() -> None:
+        sync._loop = asyncio.get_running_loop()
+        sync.secret_event("DELETED", secret_body("one", "uid-r", "9"))  # starts the owner read
+        sync.event(api.PLURAL, "DELETED", {**resource_body("r", "10"), "kind": api.KIND})
+        listing.release.set()
+        await asyncio.gather(*sync._owner_reads)
+
+    asyncio.run(story())
+    assert listing.gets == [(api.PLURAL, "r")]
+    assert handed.resources == [("DELETED", api.KIND, "r")]  # not MODIFIED after it
+
+
+def test_forged_owner_references_cost_one_read_per_owner_name_and_a_few_at_a_time() -> None:
+    cache, listing, _woken, sync = world()
+    listing.put(api.PLURAL, resource_body("r", "7"))
+
+    async def story() -> tuple[int, int]:
+        sync._loop = asyncio.get_running_loop()
+        for n in range(500):  # the same owner name, each with another uid
+            sync.secret_event("ADDED", secret_body(f"s{n}", f"forged-{n}", "9"))
+        same_name = len(sync._owner_reads)
+        for n in range(500):
+            body = secret_body(f"t{n}", f"uid-t{n}", "9")
+            body["metadata"]["ownerReferences"][0]["name"] = f"owner-{n}"
+            sync.secret_event("ADDED", body)
+        at_once = len(sync._owner_reads)
+        await asyncio.gather(*sync._owner_reads)
+        return same_name, at_once
+
+    same_name, at_once = asyncio.run(story())
+    assert same_name == 1
+    assert at_once == OWNER_READS_AT_ONCE
+    assert cache.resource("uid-r") is None  # its uid is not the one any Secret named

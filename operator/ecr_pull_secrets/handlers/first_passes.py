@@ -16,7 +16,7 @@ from typing import Any
 
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.queue import WorkQueue
-from ecr_pull_secrets.handlers.sync import CacheSync
+from ecr_pull_secrets.handlers.sync import CACHED, CacheSync
 from ecr_pull_secrets.model import api
 from ecr_pull_secrets.plan.status import settled
 
@@ -30,6 +30,8 @@ class FirstPasses:
         """uids whose pass found it could not go yet: queued again when it can."""
         self._served: set[str] = set()
         """uids a pass went ahead for before the lists ended: the sweep leaves them out."""
+        self._uncovered: dict[str, set[str]] = {}
+        """namespace -> uids whose pass found the watches there not started yet"""
 
     async def body(self, uid: str) -> Mapping[str, Any] | None:
         """The resource to work on, once what its pass reads is in the caches; None: not now (it
@@ -40,8 +42,10 @@ class FirstPasses:
         if body is None or body.get("kind") == api.CLUSTER_KIND:
             self._waiting.add(uid)
             return None
-        if not await self._sync.read_namespace(str(body["metadata"].get("namespace") or "")):
+        namespace = str(body["metadata"].get("namespace") or "")
+        if not await self._sync.read_namespace(namespace):
             self._waiting.add(uid)
+            self._uncovered.setdefault(namespace, set()).add(uid)
             return None
         self._waiting.discard(uid)
         self._served.add(uid)
@@ -51,6 +55,16 @@ class FirstPasses:
         """A start-up list recorded this resource: if a pass waited for it, it goes now."""
         if uid in self._waiting:
             self._queue.add(uid)
+
+    def followed(self, scope: tuple[str, str | None]) -> None:
+        """A watch started (its list's first page came): passes that waited for the watches of
+        their namespace try again (a resource newer than the lists is never listed)."""
+        plural, namespace = scope
+        if plural not in CACHED:
+            return
+        for where in [namespace] if namespace is not None else list(self._uncovered):
+            for uid in self._uncovered.pop(where, ()):
+                self._queue.add(uid)
 
     def completed(self) -> None:
         """The lists have ended: every resource not served meanwhile is queued. First those whose
@@ -62,6 +76,7 @@ class FirstPasses:
             self._queue.add(uid, urgent=uid in self._waiting or not self._looks_served(uid))
         self._waiting.clear()
         self._served.clear()
+        self._uncovered.clear()
 
     def _looks_served(self, uid: str) -> bool:
         body = self._cache.resource(uid)

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
@@ -46,9 +46,9 @@ CACHED = ("namespaces", "serviceaccounts", "secrets")
 RESOURCES = (api.PLURAL, api.CLUSTER_PLURAL)
 Wake = Callable[[str], None]
 Handler = Callable[[str | None, Mapping[str, Any]], None]
+"""(event type, or None for what a list showed; the object)"""
 Primed = dict["Scope", str | None]
 """The version each start-up list was taken at (None: not served yet)."""
-"""(event type, or None for what a list showed; the object)"""
 Scope = tuple[str, str | None]
 """(plural, namespace or None for the whole cluster)"""
 Pages = queue.Queue[tuple[Scope, list[dict[str, Any]] | KubeError | None, str]]
@@ -59,6 +59,8 @@ RECORD_SLICE = 100
 GIVE_WAY_SECONDS = 0.25
 """The longest a start-up list waits between two pages while changes are being served."""
 RETRY_CAP = 30.0
+OWNER_READS_AT_ONCE = 4
+"""Owners of deleted or changed Secrets read directly at a time while the start-up lists run."""
 PRIME_THREADS = 8
 PRIME_PAGES_WAITING = 8
 
@@ -123,6 +125,7 @@ class CacheSync:
         self.complete = False
         """The start-up lists have ended and every page is recorded."""
         self._listed: Callable[[str], None] | None = None
+        self._followed: Callable[[Scope], None] | None = None
         self._peering_lists = 0
         """Peering lists not ended yet."""
         self._buried: dict[tuple[str, str, str], str] = {}
@@ -130,8 +133,11 @@ class CacheSync:
         self._read: set[str] = set()
         """Namespaces read_namespace has read"""
         self._reading: dict[str, asyncio.Future[list[tuple[str, Any]]]] = {}
-        self._fetching: set[str] = set()
+        self._fetching: set[tuple[str, str]] = set()
+        """(namespace, name) of the owners _fetch_owner has read or is reading"""
         self._owner_reads: set[asyncio.Future[None]] = set()
+        self._replaced: dict[Scope, str] = {}
+        """Scopes a watch listed again while the start-up lists ran -> that list's version"""
         self._stopped = threading.Event()
 
     # -- watch events ------------------------------------------------------------------------
@@ -197,25 +203,38 @@ class CacheSync:
     def _fetch_owner(self, view: SecretView) -> None:
         """While the start-up lists run: the EcrPullSecret that controls a Secret, read directly
         when its list has not shown it yet, so that its repair need not wait for the lists. Once
-        per owner, in its own namespace only (a Secret's owner is always there), in the loop's
-        bounded pool of threads."""
+        per owner name, in its own namespace only (a Secret's owner is always there), at most
+        OWNER_READS_AT_ONCE at a time: ownerReferences are the tenant's to write, and an owner
+        not read here comes with the lists anyway."""
         kind, _, name = view.controller.partition(" ")
-        owner = str(view.controller_uid or "")
-        if kind != api.KIND or not name or owner in self._fetching or self._loop is None:
-            return  # (no loop: the lists have not started, nor has any watch)
+        owner = (view.namespace, name)
+        if (
+            kind != api.KIND
+            or not name
+            or owner in self._fetching
+            or len(self._owner_reads) >= OWNER_READS_AT_ONCE
+            or self._loop is None  # the lists have not started, nor has any watch
+        ):
+            return
         self._fetching.add(owner)
-        task = asyncio.ensure_future(self._read_owner(view.namespace, name))
+        task = asyncio.ensure_future(self._read_owner(view.namespace, name, str(view.controller_uid or "")))
         self._owner_reads.add(task)
         task.add_done_callback(self._owner_reads.discard)
 
-    async def _read_owner(self, namespace: str, name: str) -> None:
+    async def _read_owner(self, namespace: str, name: str, uid: str) -> None:
         try:
             body = await asyncio.to_thread(self._listing.get, api.PLURAL, namespace, name)
         except KubeError as error:
             log.warning("reading %s %s/%s: %s", api.KIND, namespace, name, error)
             return
-        if body is not None:
-            self.event(api.PLURAL, "MODIFIED", _with_kind(api.PLURAL, body))
+        if (
+            body is None
+            or (body.get("metadata") or {}).get("uid") != uid  # not the Secret's controller
+            or self.complete  # the lists and the watch have it, newer
+            or self._was_deleted(api.PLURAL, body)  # its delete came while it was read
+        ):
+            return
+        self.event(api.PLURAL, "MODIFIED", _with_kind(api.PLURAL, body))
 
     def _wake_namespace(self, name: str) -> None:
         for uid in (*self._cache.cluster_resources(), *self._cache.resources_in(name)):
@@ -232,11 +251,17 @@ class CacheSync:
 
     # -- lists -------------------------------------------------------------------------------
 
-    def start_prime(self, listed: Callable[[str], None] | None = None) -> Future[Primed]:
+    def start_prime(
+        self,
+        listed: Callable[[str], None] | None = None,
+        followed: Callable[[Scope], None] | None = None,
+    ) -> Future[Primed]:
         """In the event loop: prime() in a thread of its own; the loop goes on, serving. Each
-        resource the lists record is handed to `listed`."""
+        resource the lists record is handed to `listed`, each scope whose watch starts meanwhile
+        to `followed` (read_namespace may cover more namespaces then)."""
         self._loop = asyncio.get_running_loop()
         self._listed = listed
+        self._followed = followed
         future: Future[Primed] = Future()
 
         def run() -> None:
@@ -340,7 +365,7 @@ class CacheSync:
         """In the listing thread: what the caches keep of each object is built here, the event
         loop stores it, in slices so that none holds the loop long; this thread waits for each."""
         for start in range(0, max(len(items), 1), RECORD_SLICE):
-            views = [(_view(scope[0], body), body) for body in items[start : start + RECORD_SLICE]]
+            views = list(_viewed(scope[0], items[start : start + RECORD_SLICE]))
             self._in_loop(self._record_page, scope, views, version)
 
     def _in_loop(self, fn: Callable[..., None], *args: Any) -> None:
@@ -362,9 +387,14 @@ class CacheSync:
                 return
 
     def _record_page(self, scope: Scope, views: list[tuple[Any, dict[str, Any]]], version: str) -> None:
-        """In the event loop: a page of a start-up list."""
+        """In the event loop: a page of a start-up list. None of it when that scope's watch has
+        listed it again since: that list is newer and whole, and a delete it found would come
+        back with this page."""
         plural = scope[0]
         self._follow(scope, version)
+        replaced = self._replaced.get(scope)
+        if replaced is not None and not newer(version, replaced):
+            return
         for view, body in views:
             if view is not None:
                 self._put(plural, view)
@@ -391,6 +421,8 @@ class CacheSync:
         self._buried.clear()
         self._reading.clear()
         self._fetching.clear()
+        self._replaced.clear()
+        self._followed = None
 
     async def read_namespace(self, namespace: str) -> bool:
         """While the start-up lists run: reads one namespace's object, ServiceAccounts and managed
@@ -433,7 +465,7 @@ class CacheSync:
         ]
         for plural, pages in reads:
             for items, _ in pages:
-                found += ((plural, _view(plural, item)) for item in items)
+                found += ((plural, view) for view, _ in _viewed(plural, items))
         return found
 
     def _put(self, plural: str, view: Any) -> None:
@@ -503,6 +535,8 @@ class CacheSync:
         self._followers[scope] = stop
         name = f"watch/{scope[0]}/{scope[1] or '*'}"
         threading.Thread(target=self._run, args=(scope, version, stop), name=name, daemon=True).start()
+        if self._followed is not None and not self.complete:
+            self._followed(scope)
 
     def _unfollow(self, scope: Scope) -> None:
         stop = self._followers.pop(scope, None)
@@ -554,6 +588,8 @@ class CacheSync:
     def replace(self, scope: Scope, items: Sequence[Mapping[str, Any]], list_rv: str) -> None:
         """What a whole list of that scope shows is the truth: each object recorded, others dropped."""
         plural, namespace = scope
+        if not self.complete:
+            self._replaced[scope] = list_rv
         gone, _ = stale(self._held(plural, namespace), _versions(items), list_rv)
         for key in gone:
             self._drop(plural, key)
@@ -699,6 +735,19 @@ def _view(plural: str, body: Mapping[str, Any]) -> Any:
     if plural in RESOURCES:
         return compact_body(_with_kind(plural, body))
     return None
+
+
+def _viewed(plural: str, items: Iterable[dict[str, Any]]) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(view, body) of each object. One that no view can be built of is left out, and said: one
+    tenant's object must not keep the lists from ever ending for everyone. The error's type only:
+    its text could quote a Secret's data."""
+    for body in items:
+        try:
+            yield _view(plural, body), body
+        except Exception as error:
+            meta = body.get("metadata") or {}
+            where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+            log.error("%s %s left out of the caches: %s", plural, where, type(error).__name__)
 
 
 def _with_kind(plural: str, body: Mapping[str, Any]) -> Mapping[str, Any]:

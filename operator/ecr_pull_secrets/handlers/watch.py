@@ -59,7 +59,8 @@ def register(
             # waited 4.3-8.9 s after the operator was live with it, 3.0-3.6 s without).
             gc.disable()
             try:
-                versions = await asyncio.wrap_future(sync.start_prime(first_passes.listed))
+                primed = sync.start_prime(first_passes.listed, first_passes.followed)
+                versions = await asyncio.wrap_future(primed)
                 break
             except KubeError as error:
                 logger.warning("Listing what the caches need: %s; again in %.0fs", error, RETRY_SECONDS)
@@ -81,7 +82,10 @@ def register(
             cache.resource_count,
             sync.prime_seconds,
         )
-        await asyncio.to_thread(warm)
+        try:
+            await asyncio.to_thread(warm)
+        except Exception:  # the first pass that needs AWS loads them (and says what is wrong)
+            logger.exception("Loading the AWS clients ahead failed")
         await sync.relist_every(relist_interval.total_seconds())
 
     @kopf.on.cleanup(registry=registry)
