@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from datetime import datetime
+from typing import Any
 
 from tests.harness import dockerconfig
 from tests.harness.aws_emulator import AwsEmulator
@@ -258,3 +259,31 @@ def test_token_never_appears_in_logs_events_or_status(
     for where, text in haystacks.items():
         leaked = [t for t in forms if t in text]
         assert not leaked, f"{len(leaked)} forms of issued tokens found in the {where}"
+
+
+def test_a_tenants_pull_secret_nested_too_deep_to_decode_does_not_stall_the_start(
+    kube: Kube, namespace: str, operator: OperatorProcess, aws: AwsEmulator
+) -> None:
+    """A namespace writes its own Secrets, our label included. JSON 5,000 levels deep is valid for
+    the API server (it takes 10,000); the start-up lists must end anyway, or no
+    ClusterEcrPullSecret is ever served (it waits for them)."""
+    nested = b'{"auths":' + b'{"a":' * 5000 + b"{}" + b"}" * 5000 + b"}"
+    body: Any = {
+        "metadata": {"name": "deep", "labels": {"app.kubernetes.io/managed-by": "ecr-pull-secret-operator"}},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(nested).decode()},
+    }
+    kube.core.create_namespaced_secret(namespace, body)
+    operator.stop()
+    operator.start()
+    name = f"deep-{namespace}"
+    kube.create_ceps(name, {"registries": [EAST], "namespaces": {"include": [namespace]}})
+    try:
+        wait_for("the ClusterEcrPullSecret's namespace ready", lambda: _ready_namespaces(kube, name) == 1, 30)
+        assert kube.get_secret(namespace, "deep") is not None  # nobody's to remove
+    finally:
+        kube.delete_ceps(name)
+
+
+def _ready_namespaces(kube: Kube, name: str) -> int:
+    return int((kube.get_ceps(name).get("status") or {}).get("readyNamespaces") or 0)
