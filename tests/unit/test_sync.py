@@ -497,9 +497,10 @@ class ListingOverlappedByARelist(FakeListing):
         del self.objects["secrets"][("team-a", "two")]
         self.put("secrets", secret_body("three", "uid-c", "150"))
         self.version = "200"
-        for _ in range(500):
-            if self.cache.secret("team-a", "three") is not None:
-                break
+        deadline = time.monotonic() + 5
+        while self.cache.secret("team-a", "three") is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the watch's new list was not stored")
             time.sleep(0.01)
         yield from snapshot  # page 2 of the old snapshot: "two"
 
@@ -554,8 +555,10 @@ def test_an_owner_read_does_not_bring_back_an_owner_deleted_while_it_was_read() 
 
 
 def test_forged_owner_references_cost_one_read_per_owner_name_and_a_few_at_a_time() -> None:
-    cache, listing, _woken, sync = world()
+    cache, listing = ClusterCache(), FakeListing()
     listing.put(api.PLURAL, resource_body("r", "7"))
+    handed = Handed()
+    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
 
     async def story() -> tuple[int, int]:
         sync._loop = asyncio.get_running_loop()
@@ -573,4 +576,58 @@ def test_forged_owner_references_cost_one_read_per_owner_name_and_a_few_at_a_tim
     same_name, at_once = asyncio.run(story())
     assert same_name == 1
     assert at_once == OWNER_READS_AT_ONCE
-    assert cache.resource("uid-r") is None  # its uid is not the one any Secret named
+    assert handed.resources == []  # r's uid is not the one any Secret named; the others are not there
+
+
+def test_an_owner_read_that_ends_after_the_lists_is_not_stored() -> None:
+    """The lists and the watch have the owner by then, newer than the read."""
+    cache, listing = ClusterCache(), SlowGets()
+    listing.put(api.PLURAL, resource_body("r", "7"))
+    handed = Handed()
+    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+
+    async def story() -> None:
+        sync._loop = asyncio.get_running_loop()
+        sync.secret_event("DELETED", secret_body("one", "uid-r", "9"))
+        sync.completed()
+        listing.release.set()
+        await asyncio.gather(*sync._owner_reads)
+
+    asyncio.run(story())
+    assert listing.gets == [(api.PLURAL, "r")]
+    assert handed.resources == []
+
+
+def test_each_watch_started_while_listing_is_said() -> None:
+    """FirstPasses hears of each, so that a pass that waited for its namespace's watches goes."""
+    cache, listing = ClusterCache(), FakeListing()
+    listing.put("secrets", secret_body("one", "uid-a", "5"))
+    watching = FakeWatching(kind="none")
+    sync = CacheSync(cache, listing, lambda uid: None, watching=watching)  # type: ignore[arg-type]
+    followed: list[tuple[str, str | None]] = []
+
+    async def story() -> None:
+        await asyncio.wrap_future(sync.start_prime(None, followed.append))
+        sync.completed()
+        sync.stop()
+        watching.quiet.set()
+
+    asyncio.run(story())
+    assert sorted(followed, key=str) == sorted(
+        [
+            ("namespaces", None),
+            ("serviceaccounts", None),
+            ("secrets", None),
+            (api.PLURAL, None),
+            (api.CLUSTER_PLURAL, None),
+        ],
+        key=str,
+    )
+
+
+def test_a_change_that_cannot_be_taken_in_is_left_and_the_rest_of_a_list_is_not() -> None:
+    cache, _listing, _woken, sync = world()
+    broken = secret_body("broken", "uid-x", "5")
+    broken["metadata"]["ownerReferences"] = [None]
+    sync.replace(("secrets", None), [broken, secret_body("good", "uid-a", "6")], "10")
+    assert cache.secret("team-a", "good") is not None

@@ -143,6 +143,14 @@ class CacheSync:
     # -- watch events ------------------------------------------------------------------------
 
     def event(self, plural: str, type_: str | None, body: Mapping[str, Any]) -> None:
+        """One object's change, from a watch or a list; one that cannot be taken in is said and
+        left, so that the rest of a list still is (`_viewed`)."""
+        try:
+            self._take(plural, type_, body)
+        except Exception as error:
+            _left_out(plural, body, error)
+
+    def _take(self, plural: str, type_: str | None, body: Mapping[str, Any]) -> None:
         if plural == "namespaces":
             self.namespace_event(type_, body)
         elif plural == "serviceaccounts":
@@ -745,9 +753,13 @@ def _viewed(plural: str, items: Iterable[dict[str, Any]]) -> Iterator[tuple[Any,
         try:
             yield _view(plural, body), body
         except Exception as error:
-            meta = body.get("metadata") or {}
-            where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
-            log.error("%s %s left out of the caches: %s", plural, where, type(error).__name__)
+            _left_out(plural, body, error)
+
+
+def _left_out(plural: str, body: Mapping[str, Any], error: Exception) -> None:
+    meta = body.get("metadata") or {}
+    where = f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
+    log.error("%s %s left out of the caches: %s", plural, where, type(error).__name__)
 
 
 def _with_kind(plural: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
