@@ -5,7 +5,9 @@ a run whose resources are created while its clock runs also holds their N create
 (the Kubernetes Python client, 16 threads with a connection each, like `bulk`) makes each kind of
 write on the same control plane, each kind timed on its own; a run's floor is the sum over the
 writes its clock holds (`Writes`), the time the API server, etcd and this machine need for them
-with no operator at all. Every operator time in a row is a ratio to it.
+with no operator at all. Every operator time in a row is a ratio to it. The goals' ratio leaves
+the Events out (the operator posts them in the background, and may drop Normal ones under load);
+the rows give the ratio with them too.
 
 Fair how:
 
@@ -28,7 +30,8 @@ Fair how:
   operator's writes by kind from the audit log, so a difference in writes shows.
 
 Until 2026-12-02 the goals' ratio counted only the Secret creates and status patches, whatever
-else the clock held; the rows still give that ratio too (`Baseline.narrow`).
+else the clock held (in P3's "created while it runs", the resources' own creates); the rows still
+give that ratio too (`Baseline.narrow`).
 """
 
 from __future__ import annotations

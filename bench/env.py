@@ -20,6 +20,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -360,6 +361,20 @@ class Env:
             for e in self.control_plane.audit_events()[since:]
             if e.user == self.operator_user and e.is_write and namespaces(e.namespace)
         )
+
+    def operator_writes_until(self, since: int, until: float) -> Counter[str]:
+        """The operator's writes after `since` that the API server received at or before `until`
+        (time.time()) and took (status below 400), by kind: what a clock that ended then holds."""
+        return Counter(
+            f"{e.verb} {e.resource}{'/' + e.subresource if e.subresource else ''}"
+            for e in self.control_plane.audit_events()[since:]
+            if e.user == self.operator_user and e.is_write and e.code < 400 and _received(e.raw) <= until
+        )
+
+
+def _received(raw: Mapping[str, Any]) -> float:
+    stamp = str(raw.get("requestReceivedTimestamp") or "")
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else float("inf")
 
 
 @dataclass(frozen=True)
