@@ -120,9 +120,10 @@ def beside(floor: Baseline, seconds: float, writes: Writes, in_clock: Counter[st
     clock holds the resources' creates."""
     events = min(in_clock["create events"], writes.patches)
     with_events = Writes(writes.resources, writes.secrets, writes.patches, events)
+    plural = "" if events == 1 else "s"
     described = (
-        f"; {floor.ratio(seconds, with_events):.1f}{TIMES} with its {events} Events "
-        f"(+ {events} Event creates {floor.events * events / floor.count:.1f} s)"
+        f"; {floor.ratio(seconds, with_events):.1f}{TIMES} with its {events} Event{plural} "
+        f"(+ {events} Event create{plural} {floor.events * events / floor.count:.1f} s)"
     )
     return described + (f"; {floor.narrow(seconds, writes)}" if writes.resources else "")
 
