@@ -631,3 +631,42 @@ def test_a_change_that_cannot_be_taken_in_is_left_and_the_rest_of_a_list_is_not(
     broken["metadata"]["ownerReferences"] = [None]
     sync.replace(("secrets", None), [broken, secret_body("good", "uid-a", "6")], "10")
     assert cache.secret("team-a", "good") is not None
+
+
+class ListingAfterANamespaceDelete(FakeListing):
+    """team-a's Secrets are listed (at the version the lists began at) only once the namespace's
+    delete, reported by its watch, has reached the caches."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        super().__init__()
+        self.cache = cache
+
+    def pages(self, plural: str, **kw: Any) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        if plural == "secrets":
+            deadline = time.monotonic() + 5
+            while self.cache.namespace("team-a") is not None:
+                if time.monotonic() > deadline:
+                    raise AssertionError("the namespace's delete did not reach the caches")
+                time.sleep(0.01)
+        yield from super().pages(plural, **kw)
+
+
+def test_a_page_of_a_namespace_deleted_since_starts_no_watch_and_records_nothing() -> None:
+    """Its watch would follow a namespace that is gone, for good (a thread each)."""
+    cache = ClusterCache()
+    listing = ListingAfterANamespaceDelete(cache)
+    listing.put("namespaces", namespace_body("team-a", "1"))
+    listing.put("secrets", secret_body("one", "uid-a", "5"))
+    watching = FakeWatching([("DELETED", namespace_body("team-a", "150"))], kind="namespaces")
+    watching.go.set()
+    sync = CacheSync(cache, listing, lambda uid: None, ("team-*",), watching=watching)  # type: ignore[arg-type]
+
+    async def story() -> None:
+        await asyncio.wrap_future(sync.start_prime())
+        sync.completed()
+        sync.stop()
+        watching.quiet.set()
+
+    asyncio.run(story())
+    assert cache.secret("team-a", "one") is None
+    assert [scope for scope in sync._followers if scope[1] == "team-a"] == []

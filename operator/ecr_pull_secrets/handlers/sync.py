@@ -396,9 +396,11 @@ class CacheSync:
 
     def _record_page(self, scope: Scope, views: list[tuple[Any, dict[str, Any]]], version: str) -> None:
         """In the event loop: a page of a start-up list. None of it when that scope's watch has
-        listed it again since: that list is newer and whole, and a delete it found would come
-        back with this page."""
-        plural = scope[0]
+        listed it again since (that list is newer and whole, and a delete it found would come
+        back with this page), nor when its namespace was deleted since."""
+        plural, namespace = scope
+        if namespace is not None and self._was_deleted("namespaces", _stub("", namespace, version)):
+            return  # that namespace, and so all in it, is gone since: no watch there, no records
         self._follow(scope, version)
         replaced = self._replaced.get(scope)
         if replaced is not None and not newer(version, replaced):
