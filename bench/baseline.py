@@ -184,7 +184,10 @@ def status_patch() -> dict[str, Any]:
 
 def event_body(namespace: str, uid: str) -> dict[str, Any]:
     """An Event like the operator's `Issued` one, about the baseline's EcrPullSecret."""
+    # The generated client re-serialises eventTime with isoformat(), which leaves the fraction
+    # out when it is zero; the API server then refuses the MicroTime (one Event in 10^6).
     now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond or 1)
     expires = (now + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "metadata": {"namespace": namespace, "generateName": f"{RESOURCE}."},
