@@ -28,6 +28,7 @@ from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.events import EventPoster
 
 RETRY_SECONDS = 2.0
+UNREACHABLE_RETRY_SECONDS = 0.25
 
 
 def register(
@@ -63,12 +64,16 @@ def register(
                 versions = await asyncio.wrap_future(primed)
                 break
             except KubeError as error:
-                logger.warning("Listing what the caches need: %s; again in %.0fs", error, RETRY_SECONDS)
+                # Unreachable (status 0): the API server is restarting, and every second it is
+                # back before the lists are counts against the renewals due meanwhile.
+                delay = UNREACHABLE_RETRY_SECONDS if error.status == 0 else RETRY_SECONDS
+                logger.warning("Listing what the caches need: %s; again in %gs", error, delay)
             except Exception:  # the lists must end some time: whatever failed, list again
-                logger.exception("Listing what the caches need failed; again in %.0fs", RETRY_SECONDS)
+                delay = RETRY_SECONDS
+                logger.exception("Listing what the caches need failed; again in %gs", delay)
             finally:
                 gc.enable()
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(delay)
         # What the lists built lives as long as the operator: never scanned again. Collected
         # first, so that no garbage from the start is frozen with it.
         gc.collect()
