@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
@@ -47,11 +48,8 @@ class Parts:
     def start(self) -> None: ...
 
 
-def test_the_relists_run_even_when_loading_the_aws_clients_ahead_fails() -> None:
-    def warm() -> None:
-        raise ValueError("botocore refuses AWS_STS_REGIONAL_ENDPOINTS=bogus at create_client")
-
-    sync = Sync()
+def start_up(sync: Sync, warm: Callable[[], None] = lambda: None) -> Any:
+    """The start-up handler watch.register gives kopf, with `sync` and parts that do nothing."""
     registry = kopf.OperatorRegistry()
     watch.register(
         registry,
@@ -65,6 +63,15 @@ def test_the_relists_run_even_when_loading_the_aws_clients_ahead_fails() -> None
         warm=warm,
     )
     (start,) = (h for h in registry._activities.get_all_handlers() if h.id == "serve-while-listing")
+    return start
+
+
+def test_the_relists_run_even_when_loading_the_aws_clients_ahead_fails() -> None:
+    def warm() -> None:
+        raise ValueError("botocore refuses AWS_STS_REGIONAL_ENDPOINTS=bogus at create_client")
+
+    sync = Sync()
+    start = start_up(sync, warm)
 
     async def story() -> None:
         await start.fn(logger=logging.getLogger("test"))
@@ -105,18 +112,7 @@ def test_lists_that_fail_go_again_soon_while_the_api_server_cannot_be_reached(
     """A restarting API server: every second the lists wait after it is back counts against the
     renewals due meanwhile. A refusal is not over that soon."""
     sync = FailingFirst(error)
-    registry = kopf.OperatorRegistry()
-    watch.register(
-        registry,
-        cache=ClusterCache(),
-        sync=sync,  # type: ignore[arg-type]
-        first_passes=Parts(),  # type: ignore[arg-type]
-        queue=Parts(),  # type: ignore[arg-type]
-        events=Parts(),  # type: ignore[arg-type]
-        gate=None,
-        relist_interval=timedelta(seconds=1),
-    )
-    (start,) = (h for h in registry._activities.get_all_handlers() if h.id == "serve-while-listing")
+    start = start_up(sync)
 
     async def story() -> None:
         await start.fn(logger=logging.getLogger("test"))

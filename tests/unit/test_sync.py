@@ -7,7 +7,7 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -536,11 +536,19 @@ class SlowGets(FakeListing):
         return found
 
 
-def test_an_owner_read_does_not_bring_back_an_owner_deleted_while_it_was_read() -> None:
-    cache, listing = ClusterCache(), SlowGets()
+L = TypeVar("L", bound=FakeListing)
+
+
+def owner_world(listing: L) -> tuple[L, Handed, CacheSync]:
+    """An EcrPullSecret `r` (uid-r) the lists have not shown yet; what CacheSync hands on of it."""
     listing.put(api.PLURAL, resource_body("r", "7"))
     handed = Handed()
-    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+    sync = CacheSync(ClusterCache(), listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+    return listing, handed, sync
+
+
+def test_an_owner_read_does_not_bring_back_an_owner_deleted_while_it_was_read() -> None:
+    listing, handed, sync = owner_world(SlowGets())
 
     async def story() -> None:
         sync._loop = asyncio.get_running_loop()
@@ -555,10 +563,7 @@ def test_an_owner_read_does_not_bring_back_an_owner_deleted_while_it_was_read() 
 
 
 def test_forged_owner_references_cost_one_read_per_owner_name_and_a_few_at_a_time() -> None:
-    cache, listing = ClusterCache(), FakeListing()
-    listing.put(api.PLURAL, resource_body("r", "7"))
-    handed = Handed()
-    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+    _listing, handed, sync = owner_world(FakeListing())
 
     async def story() -> tuple[int, int]:
         sync._loop = asyncio.get_running_loop()
@@ -581,10 +586,7 @@ def test_forged_owner_references_cost_one_read_per_owner_name_and_a_few_at_a_tim
 
 def test_an_owner_read_that_ends_after_the_lists_is_not_stored() -> None:
     """The lists and the watch have the owner by then, newer than the read."""
-    cache, listing = ClusterCache(), SlowGets()
-    listing.put(api.PLURAL, resource_body("r", "7"))
-    handed = Handed()
-    sync = CacheSync(cache, listing, lambda uid: None, on_resource=handed.resource)  # type: ignore[arg-type]
+    listing, handed, sync = owner_world(SlowGets())
 
     async def story() -> None:
         sync._loop = asyncio.get_running_loop()
