@@ -475,6 +475,20 @@ def test_an_object_no_view_can_be_built_of_is_left_out_and_the_lists_end() -> No
     assert cache.secret("team-a", "broken") is None
 
 
+def prime_watched(
+    sync: CacheSync, watching: FakeWatching, followed: Callable[[tuple[str, str | None]], None] | None = None
+) -> None:
+    """The start-up lists with their watches, as the operator runs them; then the watches stop."""
+
+    async def run() -> None:
+        await asyncio.wrap_future(sync.start_prime(None, followed))
+        sync.completed()
+        sync.stop()
+        watching.quiet.set()
+
+    asyncio.run(run())
+
+
 class ListingOverlappedByARelist(FakeListing):
     """The start-up list of Secrets hands its second page only after the Secrets watch, gone
     meanwhile, has listed again and the event loop has stored what that list found."""
@@ -514,13 +528,7 @@ def test_a_page_older_than_its_watchs_new_list_does_not_bring_back_a_delete() ->
     watching.go.set()
     sync = CacheSync(cache, listing, lambda uid: None, watching=watching)  # type: ignore[arg-type]
 
-    async def story() -> None:
-        await asyncio.wrap_future(sync.start_prime())
-        sync.completed()
-        sync.stop()
-        watching.quiet.set()
-
-    asyncio.run(story())
+    prime_watched(sync, watching)
     assert cache.secret("team-a", "three") is not None  # the relist was stored first
     assert cache.secret("team-a", "two") is None
 
@@ -608,13 +616,7 @@ def test_each_watch_started_while_listing_is_said() -> None:
     sync = CacheSync(cache, listing, lambda uid: None, watching=watching)  # type: ignore[arg-type]
     followed: list[tuple[str, str | None]] = []
 
-    async def story() -> None:
-        await asyncio.wrap_future(sync.start_prime(None, followed.append))
-        sync.completed()
-        sync.stop()
-        watching.quiet.set()
-
-    asyncio.run(story())
+    prime_watched(sync, watching, followed.append)
     assert sorted(followed, key=str) == sorted(
         [
             ("namespaces", None),
@@ -663,12 +665,6 @@ def test_a_page_of_a_namespace_deleted_since_starts_no_watch_and_records_nothing
     watching.go.set()
     sync = CacheSync(cache, listing, lambda uid: None, ("team-*",), watching=watching)  # type: ignore[arg-type]
 
-    async def story() -> None:
-        await asyncio.wrap_future(sync.start_prime())
-        sync.completed()
-        sync.stop()
-        watching.quiet.set()
-
-    asyncio.run(story())
+    prime_watched(sync, watching)
     assert cache.secret("team-a", "one") is None
     assert [scope for scope in sync._followers if scope[1] == "team-a"] == []
