@@ -123,7 +123,7 @@ def beside(floor: Baseline, seconds: float, writes: Writes, in_clock: Counter[st
     plural = "" if events == 1 else "s"
     described = (
         f"; {floor.ratio(seconds, with_events):.1f}{TIMES} with its {events} Event{plural} "
-        f"(+ {events} Event create{plural} {floor.events * events / floor.count:.1f} s)"
+        f"(+ {events} Event create{plural} {floor.took(Writes(events=events)):.1f} s)"
     )
     return described + (f"; {floor.narrow(seconds, writes)}" if writes.resources else "")
 
