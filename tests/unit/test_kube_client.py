@@ -1,0 +1,112 @@
+"""kube.client's retries against a local HTTP server: a starting kube-apiserver answers 503 with
+"Retry-After: 5" for paths it has not installed yet (our CRDs') and serves them a moment later."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+import yaml
+
+from ecr_pull_secrets.kube.client import RETRY_AFTER_CAP, KubeError, Rest, new_api_client
+
+UNAVAILABLE = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "status": "Failure",
+    "message": "the request has been made before all known HTTP paths have been installed",
+    "reason": "ServiceUnavailable",
+    "details": {"retryAfterSeconds": 5},
+    "code": 503,
+}
+
+
+class Starting:
+    """Answers the first `unavailable` requests 503 (with Retry-After when `retry_after`), then 200."""
+
+    def __init__(self) -> None:
+        self.unavailable = 1
+        self.retry_after: str | None = "5"
+        self.asked = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.asked += 1
+                if server.asked <= server.unavailable:
+                    status, body = 503, UNAVAILABLE
+                else:
+                    status, body = 200, {"kind": "EcrPullSecretList", "items": []}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 503 and server.retry_after is not None:
+                    self.send_header("Retry-After", server.retry_after)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Starting]:
+    """The server, and a kubeconfig naming it (new_api_client reads it as the operator would)."""
+    starting = Starting()
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"server": starting.url}}],
+        "users": [{"name": "local", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "local"}}],
+        "current-context": "local",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    yield starting
+    starting.close()
+
+
+PATH = "/apis/ecr.pullsecrets.dev/v1alpha1/ecrpullsecrets"
+
+
+def test_the_retry_after_of_a_starting_api_server_is_capped(server: Starting) -> None:
+    api_client = new_api_client(pool_size=1)
+    response = urllib3.PoolManager().request("GET", server.url + PATH, retries=False)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    assert api_client.configuration.retries.get_retry_after(response) == RETRY_AFTER_CAP < 5
+
+
+def test_a_request_answered_503_with_retry_after_is_asked_again(server: Starting) -> None:
+    server.asked = 0
+    listed = Rest(new_api_client(pool_size=1)).request("GET", PATH, "list ecrpullsecrets")
+    assert listed["kind"] == "EcrPullSecretList"
+    assert server.asked == 2
+
+
+def test_a_503_without_retry_after_is_the_caller_s_to_retry(server: Starting) -> None:
+    server.retry_after = None
+    with pytest.raises(KubeError) as raised:
+        Rest(new_api_client(pool_size=1)).request("GET", PATH, "list ecrpullsecrets")
+    assert raised.value.status == 503
+    assert server.asked == 1
