@@ -103,19 +103,24 @@ class Issuer:
             for g in groups
         ):
             self._waiting_for_aws()
-        fetched = await asyncio.gather(
-            *(
-                self._token(
-                    chain,
-                    spec=spec,
-                    group=g,
-                    reusable=reusable,
-                    accept=accept,
-                    owner=owner,
-                    trigger=trigger,
+        # The identity (asked once per chain) alongside the tokens, not after them: after a restart
+        # each chain needs both, and a due Secret should wait for one AWS round trip, not two.
+        fetched, identity = await asyncio.gather(
+            asyncio.gather(
+                *(
+                    self._token(
+                        chain,
+                        spec=spec,
+                        group=g,
+                        reusable=reusable,
+                        accept=accept,
+                        owner=owner,
+                        trigger=trigger,
+                    )
+                    for g in groups
                 )
-                for g in groups
-            )
+            ),
+            self._broker.identity(chain, spec.partition, owner),
         )
         tokens = dict(zip(groups, fetched, strict=True))
         held = Held(
@@ -124,7 +129,7 @@ class Issuer:
             # Whole seconds, as status and the Secret's annotation record it.
             expires_at=min(t.expires_at for t in tokens.values()).replace(microsecond=0),
             chain_key=chain.key,
-            identity=await self._broker.identity(chain, spec.partition, owner),
+            identity=identity,
         )
         self._held[resource.uid] = held
         return held
