@@ -7,7 +7,10 @@ import threading
 from datetime import datetime
 from typing import Any, cast
 
+import pytest
+
 from ecr_pull_secrets.aws.broker import TokenBroker
+from ecr_pull_secrets.aws.errors import AwsCallFailed
 from ecr_pull_secrets.handlers.cache import ClusterCache
 from ecr_pull_secrets.handlers.issuing import Issuer
 from ecr_pull_secrets.model.credential import Credential
@@ -43,16 +46,29 @@ class Overlapping:
         return None
 
 
+class BothFailing(Overlapping):
+    """Bad credentials: the identity call fails at once, the token call once it has."""
+
+    def authorization_token(
+        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str], *, fips: bool
+    ) -> tuple[Credential, datetime]:
+        if not self.identity_asked.wait(WAIT):
+            raise TimeoutError("the identity was asked only after the token")
+        raise AwsCallFailed("UnrecognizedClientException", "ecr:GetAuthorizationToken failed")
+
+    def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
+        self.identity_asked.set()
+        raise AwsCallFailed("InvalidClientTokenId", "sts:GetCallerIdentity failed")
+
+
 class Untouched:
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected call: {name}")
 
 
-def test_the_identity_is_asked_alongside_the_token_not_after_it() -> None:
-    """After a restart every chain needs both: asked one after the other, each AWS round trip
-    (and each retry of it) came on top of the time a due Secret waits."""
-    issuer = Issuer(
-        broker=TokenBroker(cast(Any, Overlapping()), clock=lambda: NOW),
+def issuer(source: Overlapping) -> Issuer:
+    return Issuer(
+        broker=TokenBroker(cast(Any, source), clock=lambda: NOW),
         secrets=cast(Any, Untouched()),
         service_accounts=cast(Any, Untouched()),
         cache=ClusterCache(),
@@ -60,7 +76,17 @@ def test_the_identity_is_asked_alongside_the_token_not_after_it() -> None:
         clock=lambda: NOW,
     )
 
-    held = asyncio.run(issuer.issue(resource(), Trigger.ISSUE, NOW))
+
+def test_the_identity_is_asked_alongside_the_token_not_after_it() -> None:
+    """After a restart every chain needs both: asked one after the other, each AWS round trip
+    (and each retry of it) came on top of the time a due Secret waits."""
+    held = asyncio.run(issuer(Overlapping()).issue(resource(), Trigger.ISSUE, NOW))
 
     assert held.identity == "arn:aws:sts::123456789012:assumed-role/operator/session"
     assert [c.password for c in held.credentials.values()] == ["token"]
+
+
+def test_when_both_fail_the_token_s_error_is_the_one_raised() -> None:
+    """What the condition says of a failing chain does not depend on which call AWS answered first."""
+    with pytest.raises(AwsCallFailed, match="ecr:GetAuthorizationToken"):
+        asyncio.run(issuer(BothFailing()).issue(resource(), Trigger.ISSUE, NOW))

@@ -104,24 +104,30 @@ class Issuer:
         ):
             self._waiting_for_aws()
         # The identity (asked once per chain) alongside the tokens, not after them: after a restart
-        # each chain needs both, and a due Secret should wait for one AWS round trip, not two.
-        fetched, identity = await asyncio.gather(
-            asyncio.gather(
-                *(
-                    self._token(
-                        chain,
-                        spec=spec,
-                        group=g,
-                        reusable=reusable,
-                        accept=accept,
-                        owner=owner,
-                        trigger=trigger,
-                    )
-                    for g in groups
+        # each chain needs both, and a due Secret should wait for one AWS round trip, not two. When
+        # the tokens fail, theirs is the error the resource shows, and the identity call is
+        # cancelled unless it already holds its turn at the rate limit.
+        calls = asyncio.gather(
+            *(
+                self._token(
+                    chain,
+                    spec=spec,
+                    group=g,
+                    reusable=reusable,
+                    accept=accept,
+                    owner=owner,
+                    trigger=trigger,
                 )
-            ),
-            self._broker.identity(chain, spec.partition, owner),
+                for g in groups
+            )
         )
+        identity = asyncio.ensure_future(self._broker.identity(chain, spec.partition, owner))
+        try:
+            fetched = await calls
+        except BaseException:
+            identity.cancel()
+            identity.add_done_callback(_retrieved)
+            raise
         tokens = dict(zip(groups, fetched, strict=True))
         held = Held(
             credentials={r.host: tokens[r.token_group].credential for r in spec.registries},
@@ -129,7 +135,7 @@ class Issuer:
             # Whole seconds, as status and the Secret's annotation record it.
             expires_at=min(t.expires_at for t in tokens.values()).replace(microsecond=0),
             chain_key=chain.key,
-            identity=identity,
+            identity=await identity,
         )
         self._held[resource.uid] = held
         return held
@@ -233,6 +239,12 @@ class Issuer:
             secret_access_key=secret_key,
             session_token=_decoded(secret.data, ref.session_token_key) or None,
         )
+
+
+def _retrieved(task: asyncio.Future[str]) -> None:
+    """Its outcome is not wanted: retrieved, so that asyncio does not warn of it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _token_key(chain: Chain, spec: Spec, group: TokenGroup) -> TokenKey:

@@ -15,8 +15,12 @@ from ecr_pull_secrets.model import api
 # Every request gives up after this long: a stuck call must never pin one of the worker threads
 # that all tenants share. (connect, read) in seconds; watches have their own (kube/watching.py).
 REQUEST_TIMEOUT = (5.0, 30.0)
-RETRY_AFTER_CAP = 1.0
-"""Seconds, at most, that a request waits when the API server answers 429 or 503 with Retry-After."""
+RETRY_AFTER_CAP = 1
+"""Seconds, at most, that a request waits when the API server answers 429 or 503 with Retry-After.
+A kube-apiserver that is starting answers 503 with "Retry-After: 5" for every path it has not
+installed yet, our CRDs' among them, and installs them a fraction of a second later: waited in
+full, the 5 s came on top of the restart and used up the renewal lead of Secrets due meanwhile.
+API Priority and Fairness asks for 1 s when it sheds load, which the cap leaves as it is."""
 ApiClient = client.ApiClient
 """The configured client, named for those outside kube/ and handlers/ (they never import kubernetes)."""
 
@@ -59,19 +63,6 @@ def collection_path(plural: str, namespace: str | None = None, name: str | None 
     return api_path(API_PREFIX[plural], *segments, *((name,) if name is not None else ()))
 
 
-class Retries(urllib3.Retry):
-    """urllib3's retries (3, as by default), with a Retry-After honoured up to RETRY_AFTER_CAP.
-
-    A kube-apiserver that is starting answers 503 with "Retry-After: 5" for every path it has not
-    installed yet, our CRDs' among them, and installs them a fraction of a second later: waited in
-    full, the 5 s came on top of the restart and used up the renewal lead of Secrets due meanwhile.
-    API Priority and Fairness asks for 1 s when it sheds load, which the cap leaves as it is."""
-
-    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
-        after = super().get_retry_after(response)
-        return None if after is None else min(after, RETRY_AFTER_CAP)
-
-
 def new_api_client(pool_size: int) -> client.ApiClient:
     configuration = client.Configuration()
     try:
@@ -80,7 +71,8 @@ def new_api_client(pool_size: int) -> client.ApiClient:
         # KUBECONFIG as it is now (the library reads it once, when imported).
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
-    configuration.retries = Retries(3)
+    # urllib3's retries (3, as by default), with a Retry-After honoured up to RETRY_AFTER_CAP.
+    configuration.retries = urllib3.Retry(3, retry_after_max=RETRY_AFTER_CAP)
     return client.ApiClient(configuration)
 
 
