@@ -29,6 +29,9 @@ class Settings:
     peering_priority: int = 0
     """Among peers the highest priority works and the others stand by; equal priorities would
     all pause, so replicas of one Deployment get distinct random ones unless told otherwise."""
+    peering_lifetime: int = 60
+    """Seconds a replica counts as alive after its last keep-alive in the peering object (kopf's
+    lifetime): how long a replica that died without stopping holds up the others."""
     workers: int = 16
     """Threads for blocking Kubernetes and AWS calls."""
     aws_rate_limit: float = 10.0
@@ -81,6 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         type=int,
         default=int(default("PEERING_PRIORITY", "0")) or None,
         help="kopf peering priority; default: a random one per process, so one replica is active",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=_peering_lifetime,
+        default=default("PEERING_LIFETIME", "60"),  # a string: parsed (and checked) as if given
+        help="seconds a replica counts as alive after its last keep-alive (default 60): a replica "
+        "that dies without stopping holds the others up this long",
     )
     parser.add_argument(
         "--min-renewal-interval",
@@ -180,6 +190,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         liveness_endpoint=args.liveness_endpoint,
         peering=args.peering,
         peering_priority=args.peering_priority or random.randint(1, 2**31 - 1),  # noqa: S311  # not crypto
+        peering_lifetime=args.peering_lifetime,
         workers=args.workers,
         aws_rate_limit=args.aws_rate_limit,
         max_chains_per_namespace=args.max_chains_per_namespace,
@@ -212,3 +223,12 @@ def load_policy(path: str | None) -> Policy:
         return DENY_ALL
     with open(path, encoding="utf-8") as stream:
         return parse_policy(yaml.safe_load(stream))
+
+
+def _peering_lifetime(text: str) -> int:
+    """kopf keeps a replica's entry alive 5-10 s before its lifetime ends: below 15 s a busy
+    replica could miss it and another would start working too."""
+    seconds = int(text)
+    if not 15 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{seconds} is not between 15 and 3600")
+    return seconds

@@ -156,12 +156,16 @@ def _handled(replica: OperatorProcess, namespace: str, name: str) -> bool:
     return f"EcrPullSecret {namespace}/{name}: Secret {name} holds tokens" in replica.log()
 
 
+LIFETIME = 15
+
+
 def test_ha_one_active_replica_and_failover(
     kube: Kube, control_plane: ControlPlane, namespace: str, start_operator: StartOperator
 ) -> None:
     """Three replicas with the chart's peering object: only the highest priority works; a
     graceful stop hands over at once (the leaver withdraws from the peering object), a crash
-    once kopf's peering lifetime (60 s) has passed without a keep-alive."""
+    once the peering lifetime (--peering-lifetime 15: 15 s; kopf's default is 60 s) has passed
+    without a keep-alive."""
     release = new_release()
     peering = f"{release}-{CHART_NAME}"
     binary = helm.ensure_helm()
@@ -169,12 +173,18 @@ def test_ha_one_active_replica_and_failover(
     try:
         replicas = {
             f"{peering}-{i}": start_operator(
-                namespaces=(), env={"POD_ID": f"{peering}-{i}"}, args=["--peering", peering]
+                namespaces=(),
+                env={"POD_ID": f"{peering}-{i}"},
+                args=["--peering", peering, "--peering-lifetime", str(LIFETIME)],
             )
             for i in range(3)
         }
         peers = wait_for("three replicas in the peering object", lambda: len(_peers(kube, peering)) == 3)
         assert peers
+        status = kube.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", peering)[
+            "status"
+        ]
+        assert {int(peer["lifetime"]) for peer in status.values()} == {LIFETIME}
         ranked = [
             replicas[identity] for identity, _ in sorted(_peers(kube, peering).items(), key=lambda p: -p[1])
         ]
@@ -201,11 +211,12 @@ def test_ha_one_active_replica_and_failover(
         second.kill()  # SIGKILL, as when its node dies: its entry stays until its lifetime ends
         began = time.monotonic()
         kube.create_eps(namespace, "after-crash", {"registries": [EAST]})
-        kube.wait_ready(namespace, "after-crash", timeout=90)
+        kube.wait_ready(namespace, "after-crash", timeout=60)
         failover = time.monotonic() - began
         assert _handled(third, namespace, "after-crash")
         print(f"HA: graceful handover {handover:.1f}s, failover after SIGKILL {failover:.1f}s")
         assert handover < 10, handover
+        assert failover < 3 * LIFETIME, failover
     finally:
         helm.uninstall(binary, control_plane.kubeconfig, release, namespace)
 

@@ -99,6 +99,7 @@ def serve(config: Settings) -> int:
         # kopf's own short requests (patches, Events) give up as ours do: no call waits forever.
         settings.watching.connect_timeout = REQUEST_TIMEOUT[0]
         settings.networking.connect_timeout, settings.networking.request_timeout = REQUEST_TIMEOUT
+        settings.peering.lifetime = config.peering_lifetime
 
     metrics = Metrics()
     metrics.follow_queue(
