@@ -15,7 +15,7 @@ import pytest
 import urllib3
 import yaml
 
-from ecr_pull_secrets.kube.client import RETRY_AFTER_CAP, KubeError, Rest, new_api_client
+from ecr_pull_secrets.kube.client import UNAVAILABLE_RETRY_AFTER_CAP, KubeError, Rest, new_api_client
 
 UNAVAILABLE = {
     "kind": "Status",
@@ -29,10 +29,12 @@ UNAVAILABLE = {
 
 
 class Starting:
-    """Answers the first `unavailable` requests 503 (with Retry-After when `retry_after`), then 200."""
+    """Answers the first `unavailable` requests `status` (with Retry-After when `retry_after`),
+    then 200."""
 
     def __init__(self) -> None:
         self.unavailable = 1
+        self.status = 503
         self.retry_after: str | None = "5"
         self.asked = 0
         server = self
@@ -43,14 +45,14 @@ class Starting:
             def do_GET(self) -> None:
                 server.asked += 1
                 if server.asked <= server.unavailable:
-                    status, body = 503, UNAVAILABLE
+                    status, body = server.status, {**UNAVAILABLE, "code": server.status}
                 else:
                     status, body = 200, {"kind": "EcrPullSecretList", "items": []}
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                if status == 503 and server.retry_after is not None:
+                if status != 200 and server.retry_after is not None:
                     self.send_header("Retry-After", server.retry_after)
                 self.end_headers()
                 self.wfile.write(data)
@@ -95,7 +97,17 @@ def test_the_retry_after_of_a_starting_api_server_is_capped(server: Starting) ->
     response = urllib3.PoolManager().request("GET", server.url + PATH, retries=False)
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
-    assert api_client.configuration.retries.get_retry_after(response) == RETRY_AFTER_CAP < 5
+    assert api_client.configuration.retries.get_retry_after(response) == UNAVAILABLE_RETRY_AFTER_CAP < 5
+
+
+def test_the_retry_after_of_a_429_is_honoured(server: Starting) -> None:
+    """API Priority and Fairness sheds load with 429 and a Retry-After that grows while the overload
+    lasts: that one is the server's to set."""
+    server.status = 429
+    api_client = new_api_client(pool_size=1)
+    response = urllib3.PoolManager().request("GET", server.url + PATH, retries=False)
+    assert response.status == 429
+    assert api_client.configuration.retries.get_retry_after(response) == 5
 
 
 def test_a_request_answered_503_with_retry_after_is_asked_again_within_the_cap(server: Starting) -> None:

@@ -15,12 +15,8 @@ from ecr_pull_secrets.model import api
 # Every request gives up after this long: a stuck call must never pin one of the worker threads
 # that all tenants share. (connect, read) in seconds; watches have their own (kube/watching.py).
 REQUEST_TIMEOUT = (5.0, 30.0)
-RETRY_AFTER_CAP = 1
-"""Seconds, at most, that a request waits when the API server answers 429 or 503 with Retry-After.
-A kube-apiserver that is starting answers 503 with "Retry-After: 5" for every path it has not
-installed yet, our CRDs' among them, and installs them a fraction of a second later: waited in
-full, the 5 s came on top of the restart and used up the renewal lead of Secrets due meanwhile.
-API Priority and Fairness asks for 1 s when it sheds load, which the cap leaves as it is."""
+UNAVAILABLE_RETRY_AFTER_CAP = 1.0
+"""Seconds, at most, that a request waits when the API server answers 503 with Retry-After."""
 ApiClient = client.ApiClient
 """The configured client, named for those outside kube/ and handlers/ (they never import kubernetes)."""
 
@@ -63,6 +59,21 @@ def collection_path(plural: str, namespace: str | None = None, name: str | None 
     return api_path(API_PREFIX[plural], *segments, *((name,) if name is not None else ()))
 
 
+class Retries(urllib3.Retry):
+    """urllib3's retries (3, for the methods it retries by default: never POST or PATCH), with the
+    Retry-After of a 503 honoured up to UNAVAILABLE_RETRY_AFTER_CAP. A kube-apiserver that is
+    starting answers 503 with "Retry-After: 5" for every path it has not installed yet, our CRDs'
+    among them, and served them 0.2 s later in a probe: waited in full, the 5 s came on top of the
+    restart and used up the renewal lead of Secrets due meanwhile. A 429's Retry-After (API
+    Priority and Fairness shedding load: 1 s, growing while the overload lasts) is honoured."""
+
+    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
+        after = super().get_retry_after(response)
+        if after is None or response.status != 503:
+            return after
+        return min(after, UNAVAILABLE_RETRY_AFTER_CAP)
+
+
 def new_api_client(pool_size: int) -> client.ApiClient:
     configuration = client.Configuration()
     try:
@@ -71,8 +82,7 @@ def new_api_client(pool_size: int) -> client.ApiClient:
         # KUBECONFIG as it is now (the library reads it once, when imported).
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
-    # urllib3's retries (3, as by default), with a Retry-After honoured up to RETRY_AFTER_CAP.
-    configuration.retries = urllib3.Retry(3, retry_after_max=RETRY_AFTER_CAP)
+    configuration.retries = Retries(3)
     return client.ApiClient(configuration)
 
 
