@@ -31,7 +31,7 @@ class Settings:
     all pause, so replicas of one Deployment get distinct random ones unless told otherwise."""
     peering_lifetime: int = 60
     """Seconds a replica counts as alive after its last keep-alive in the peering object (kopf's
-    lifetime): how long a replica that died without stopping holds up the others."""
+    lifetime): at most this long, a replica that died without stopping holds up the others."""
     workers: int = 16
     """Threads for blocking Kubernetes and AWS calls."""
     aws_rate_limit: float = 10.0
@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.e
         type=_peering_lifetime,
         default=default("PEERING_LIFETIME", "60"),  # a string: parsed (and checked) as if given
         help="seconds a replica counts as alive after its last keep-alive (default 60): a replica "
-        "that dies without stopping holds the others up this long",
+        "that dies without stopping holds the others up at most this long",
     )
     parser.add_argument(
         "--min-renewal-interval",
@@ -226,8 +226,8 @@ def load_policy(path: str | None) -> Policy:
 
 
 def _peering_lifetime(text: str) -> int:
-    """kopf keeps a replica's entry alive 5-10 s before its lifetime ends: below 15 s a busy
-    replica could miss it and another would start working too."""
+    """kopf renews a replica's entry 5-10 s before it expires, whatever the lifetime: 15 s keeps
+    the keep-alives at least 5 s apart."""
     seconds = int(text)
     if not 15 <= seconds <= 3600:
         raise argparse.ArgumentTypeError(f"{seconds} is not between 15 and 3600")

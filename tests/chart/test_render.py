@@ -197,6 +197,7 @@ def test_ha_runs_replicas_with_kopf_peering(render: Render) -> None:
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     pod = deployment["spec"]["template"]["spec"]
     assert "--peering=ecr-pull-secrets" in pod["containers"][0]["args"]
+    assert "--peering-lifetime=60" in pod["containers"][0]["args"]
     pod_id = next(e for e in pod["containers"][0]["env"] if e["name"] == "POD_ID")
     assert pod_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert pod["priorityClassName"] == "system-cluster-critical"

@@ -216,7 +216,7 @@ def test_ha_one_active_replica_and_failover(
         assert _handled(third, namespace, "after-crash")
         print(f"HA: graceful handover {handover:.1f}s, failover after SIGKILL {failover:.1f}s")
         assert handover < 10, handover
-        assert failover < 3 * LIFETIME, failover
+        assert failover < LIFETIME + 10, failover
     finally:
         helm.uninstall(binary, control_plane.kubeconfig, release, namespace)
 

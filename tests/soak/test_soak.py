@@ -23,7 +23,7 @@ Faults, all at once:
   an operator that is down for longer than that cannot keep any token fresh (a first version of
   this soak ran the last two one after the other, 8 s = 4 h of operator outage, and the three
   resources due in that window held tokens up to 2.5 s past expiry). The last is the tightest:
-  the API server serves again about 4 s after the kill, and a Secret that fell due at the kill
+  the API server answers again 3.5-5 s after the kill, and a Secret that fell due at the kill
   has what is left of its 8 s for the start-up lists and its STS and ECR calls, under the same
   faults (until the client stopped waiting out the 5 s Retry-After a starting API server sends
   for our CRDs' paths, it did not have enough).

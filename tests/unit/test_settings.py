@@ -18,6 +18,10 @@ def settings(*argv: str, env: dict[str, str] | None = None) -> Settings:
 def test_the_peering_lifetime_is_kopf_s_default_unless_told() -> None:
     assert settings().peering_lifetime == 60
     assert settings("--peering-lifetime", "20").peering_lifetime == 20
+    assert settings("--peering-lifetime", "15").peering_lifetime == 15
+    assert settings("--peering-lifetime", "3600").peering_lifetime == 3600
+    flag_over_env = settings("--peering-lifetime", "20", env={"ECR_PULL_SECRETS_PEERING_LIFETIME": "30"})
+    assert flag_over_env.peering_lifetime == 20
     assert settings(env={"ECR_PULL_SECRETS_PEERING_LIFETIME": "30"}).peering_lifetime == 30
 
 
