@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import urllib3
 import yaml
 
 from ecr_pull_secrets.kube.client import UNAVAILABLE_RETRY_AFTER_CAP, KubeError, Rest, new_api_client
+from tests.unit.local_http import LocalServer, QuietHandler
 
 UNAVAILABLE = {
     "kind": "Status",
@@ -28,7 +26,7 @@ UNAVAILABLE = {
 }
 
 
-class Starting:
+class Starting(LocalServer):
     """Answers the first `unavailable` requests `status` (with Retry-After when `retry_after`),
     then 200."""
 
@@ -39,9 +37,7 @@ class Starting:
         self.asked = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server.asked += 1
                 if server.asked <= server.unavailable:
@@ -57,16 +53,7 @@ class Starting:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

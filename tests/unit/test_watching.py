@@ -4,9 +4,7 @@ events in order with bookmarks, the query it sends, 410 in both forms, other err
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -15,9 +13,10 @@ from kubernetes import client
 
 from ecr_pull_secrets.kube.client import KubeError
 from ecr_pull_secrets.kube.watching import Gone, Watching
+from tests.unit.local_http import LocalServer, QuietHandler
 
 
-class Server:
+class Server(LocalServer):
     """Answers every request with `status` and the given lines; records what was asked."""
 
     def __init__(self) -> None:
@@ -27,9 +26,7 @@ class Server:
         self.asked: list[tuple[str, dict[str, list[str]]]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 server.asked.append((url.path, parse_qs(url.query)))
@@ -44,16 +41,7 @@ class Server:
                 self.wfile.flush()
                 self.close_connection = True
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
