@@ -22,21 +22,27 @@ WAIT = 10.0  # seconds a blocked call waits for the other before it gives up, so
 
 
 class Overlapping:
-    """A TokenSource whose token call returns only once the identity call has begun: an issue
-    that asks the two one after the other fails (after WAIT)."""
+    """A TokenSource whose token call answers only once the identity call has begun: an issue
+    that asks the two one after the other fails (after WAIT). With `failing`, both calls fail
+    (bad credentials), the identity call first."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, failing: bool = False) -> None:
         self.identity_asked = threading.Event()
+        self.failing = failing
 
     def authorization_token(
         self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str], *, fips: bool
     ) -> tuple[Credential, datetime]:
         if not self.identity_asked.wait(WAIT):
             raise TimeoutError("the identity was asked only after the token")
+        if self.failing:
+            raise AwsCallFailed("UnrecognizedClientException", "ecr:GetAuthorizationToken failed")
         return Credential("AWS", "token"), later(hours=12)
 
     def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
         self.identity_asked.set()
+        if self.failing:
+            raise AwsCallFailed("InvalidClientTokenId", "sts:GetCallerIdentity failed")
         return "arn:aws:sts::123456789012:assumed-role/operator/session"
 
     def session_requests(self, chain: Chain, partition: str) -> int | None:
@@ -44,21 +50,6 @@ class Overlapping:
 
     def resolve_session(self, chain: Chain, partition: str, owner: tuple[str, str]) -> None:
         return None
-
-
-class BothFailing(Overlapping):
-    """Bad credentials: the identity call fails at once, the token call once it has."""
-
-    def authorization_token(
-        self, chain: Chain, partition: str, region: str, public: bool, owner: tuple[str, str], *, fips: bool
-    ) -> tuple[Credential, datetime]:
-        if not self.identity_asked.wait(WAIT):
-            raise TimeoutError("the identity was asked only after the token")
-        raise AwsCallFailed("UnrecognizedClientException", "ecr:GetAuthorizationToken failed")
-
-    def caller_arn(self, chain: Chain, partition: str, owner: tuple[str, str]) -> str:
-        self.identity_asked.set()
-        raise AwsCallFailed("InvalidClientTokenId", "sts:GetCallerIdentity failed")
 
 
 class Untouched:
@@ -89,4 +80,4 @@ def test_the_identity_is_asked_alongside_the_token_not_after_it() -> None:
 def test_when_both_fail_the_token_s_error_is_the_one_raised() -> None:
     """What the condition says of a failing chain does not depend on which call AWS answered first."""
     with pytest.raises(AwsCallFailed, match="ecr:GetAuthorizationToken"):
-        asyncio.run(issuer(BothFailing()).issue(resource(), Trigger.ISSUE, NOW))
+        asyncio.run(issuer(Overlapping(failing=True)).issue(resource(), Trigger.ISSUE, NOW))
